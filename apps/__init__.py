@@ -1,0 +1,1 @@
+"""Nexus Django apps: one per concern, plus one per channel ("door")."""

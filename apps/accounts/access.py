@@ -1,0 +1,42 @@
+"""The one access layer: which role may do what, checked by services for every channel, failing closed."""
+
+from apps.core.errors import PermissionDenied
+from apps.core.principal import Principal
+
+# Every action a principal can take inside a tenant, and the least role that may take it.
+_RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
+ACTIONS: dict[str, str] = {
+    "workflow.read": "viewer",
+    "execution.read": "viewer",
+    "workflow.create": "developer",
+    "workflow.update": "developer",
+    "workflow.delete": "developer",
+    "workflow.deploy": "developer",
+    "workflow.test": "developer",
+    "workflow.execute": "operator",
+    "execution.cancel": "operator",
+    "apikey.read": "admin",
+    "apikey.create": "admin",
+    "apikey.revoke": "admin",
+}
+
+
+def can(principal: Principal, action: str) -> bool:
+    needed = ACTIONS.get(action)
+    if needed is None:  # an action nobody registered is nobody's
+        return False
+    if principal.is_platform_admin:
+        return True
+    return _RANK.get(principal.role or "", 0) >= _RANK[needed]
+
+
+def require(principal: Principal, action: str, *, tenant_id: int | None) -> None:
+    """Raise unless `principal` may take `action` in `tenant_id`.
+
+    A principal bound to another tenant never gets here with that tenant's objects (lookups run in the
+    caller's schema, so they answer 404); this guards the role, and the tenant as a second line.
+    """
+    if not principal.is_platform_admin and (tenant_id is None or principal.tenant_id != tenant_id):
+        raise PermissionDenied("not a member of this tenant", code="permission_denied")
+    if not can(principal, action):
+        raise PermissionDenied(f"role '{principal.role}' may not {action.replace('.', ' ')}", code="permission_denied")

@@ -1,0 +1,26 @@
+"""DRF authentication that reuses the principal the tenant middleware already resolved."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication
+
+
+class PrincipalAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        principal = getattr(request._request, "principal", None)
+        if principal is None:
+            return None
+        return (principal, None)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="nexus"'
+
+
+class PrincipalAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = PrincipalAuthentication
+    name = ["BearerAuth", "ApiKeyAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "An nxk_ API key (JWT and OAuth2 tokens later)."},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]

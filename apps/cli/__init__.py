@@ -1,0 +1,1 @@
+"""The CLI door: `manage.py nexus …` (installed as `nexus`), one module per command group."""

@@ -1,0 +1,20 @@
+"""CLI command groups; each module registers its verbs on the `nexus` parser."""
+
+import argparse
+
+# Global options are accepted before or after the verb (`nexus --json history`, `nexus history --json`).
+COMMON = argparse.ArgumentParser(add_help=False)
+COMMON.add_argument("--tenant", default=argparse.SUPPRESS, help="tenant slug (NEXUS_TENANT, default 'default')")
+COMMON.add_argument("--as", dest="as_user", default=argparse.SUPPRESS, help="act as this user (NEXUS_USER)")
+COMMON.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print exactly one JSON document")
+
+
+def leaf(subparsers, name: str, handler, help_text: str):
+    parser = subparsers.add_parser(name, parents=[COMMON], help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+from apps.cli.commands import apikeys, health, runs, tenants, up, workflows  # noqa: E402
+
+GROUPS = [workflows, runs, apikeys, tenants, health, up]

@@ -1,0 +1,22 @@
+"""Public ids: a type prefix plus a sortable random body, unique across all tenants (DESIGN §3)."""
+
+import os
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+PREFIXES = frozenset({"wf", "wfv", "run", "ses", "app", "evt", "aud", "whd", "key", "dep"})
+
+
+def new_id(prefix: str) -> str:
+    """Return `<prefix>_` + 26 chars: 48 bits of milliseconds then 80 random bits, so ids sort by time."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def has_prefix(value: str, prefix: str) -> bool:
+    return value.startswith(prefix + "_") and len(value) == len(prefix) + 27

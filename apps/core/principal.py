@@ -1,0 +1,21 @@
+"""Who is asking: the authenticated principal handed by every channel to services and access checks."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller acting inside at most one tenant.
+
+    `actor` is the stable string written on runs and audit rows (`user:alice`, `apikey:key_…`).
+    `role` is the caller's role in `tenant_id`; platform admins may act in any tenant.
+    """
+
+    kind: str  # "user" | "api_key" | "system"
+    actor: str
+    tenant_id: int | None
+    tenant_slug: str | None
+    role: str | None
+    user_id: int | None = None
+    api_key_id: str | None = None
+    is_platform_admin: bool = False

@@ -1,0 +1,314 @@
+"""Built-in node types (template, transform, filter, condition, merge, delay) and the default registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Template
+
+from .errors import NodeError
+from .expressions import Expression, is_truthy, render_template
+from .registry import CompileContext, NodeRegistry, NodeType, RunContext
+
+__all__ = ["BUILTIN_NODE_TYPES", "default_registry"]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------- template
+
+
+@dataclass(frozen=True, slots=True)
+class _TemplateConfig:
+    template: Template
+    parse_json: bool
+
+
+def _compile_template(config: dict[str, Any], ctx: CompileContext) -> _TemplateConfig | None:
+    template = ctx.template("template", config["template"])
+    if template is None:
+        return None
+    return _TemplateConfig(template, config.get("output", "text") == "json")
+
+
+def _run_template(config: _TemplateConfig, ctx: RunContext) -> Any:
+    text = render_template(
+        config.template, ctx.data, max_chars=ctx.limits.max_payload_bytes, deadline=ctx.deadline
+    )
+    if not config.parse_json:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise NodeError(
+            "invalid_json", f"rendered template is not valid JSON: {exc}", retryable=False
+        ) from None
+
+
+TEMPLATE = NodeType(
+    name="template",
+    description="Render a sandboxed Jinja template over `inputs` and `nodes`.",
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["template"],
+        "properties": {
+            "template": {"type": "string"},
+            "output": {"enum": ["text", "json"]},
+        },
+    },
+    compile=_compile_template,
+    run=_run_template,
+    pure=True,
+)
+
+
+# --------------------------------------------------------------------------------------- transform
+
+
+@dataclass(frozen=True, slots=True)
+class _TransformConfig:
+    expression: Expression | None
+    mapping: tuple[tuple[str, Expression], ...] | None
+
+
+def _compile_transform(config: dict[str, Any], ctx: CompileContext) -> _TransformConfig | None:
+    has_expression, has_mapping = "expression" in config, "mapping" in config
+    if has_expression == has_mapping:
+        ctx.error("", "exactly one of 'expression' or 'mapping' is required")
+        return None
+    if has_expression:
+        expression = ctx.expression("expression", config["expression"])
+        return None if expression is None else _TransformConfig(expression, None)
+    compiled = [(key, ctx.expression(f"mapping.{key}", source)) for key, source in config["mapping"].items()]
+    if any(expression is None for _, expression in compiled):
+        return None
+    return _TransformConfig(None, tuple(compiled))  # type: ignore[arg-type]
+
+
+def _run_transform(config: _TransformConfig, ctx: RunContext) -> Any:
+    if config.expression is not None:
+        return config.expression.search(ctx.data)
+    data = ctx.data
+    return {key: expression.search(data) for key, expression in config.mapping or ()}
+
+
+TRANSFORM = NodeType(
+    name="transform",
+    description="Evaluate a JMESPath expression (or a mapping of them) over `inputs` and `nodes`.",
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "expression": {"type": "string", "minLength": 1},
+            "mapping": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "string", "minLength": 1},
+            },
+        },
+    },
+    compile=_compile_transform,
+    run=_run_transform,
+    pure=True,
+)
+
+
+# ------------------------------------------------------------------------------------------ filter
+
+
+@dataclass(frozen=True, slots=True)
+class _FilterConfig:
+    items: Expression
+    where: Expression
+
+
+def _compile_filter(config: dict[str, Any], ctx: CompileContext) -> _FilterConfig | None:
+    items = ctx.expression("items", config["items"])
+    # `where` runs against each item (`@`), not the run context, so `nodes.x` there is item data.
+    where = ctx.expression("where", config["where"], check_refs=False)
+    if items is None or where is None:
+        return None
+    return _FilterConfig(items, where)
+
+
+def _run_filter(config: _FilterConfig, ctx: RunContext) -> list[Any]:
+    items = config.items.search(ctx.data)
+    if not isinstance(items, list):
+        raise NodeError(
+            "not_a_list",
+            f"filter items {config.items.source!r} must yield a list, got {_json_type(items)}",
+            retryable=False,
+        )
+    if len(items) > ctx.limits.max_fanout:
+        raise NodeError(
+            "fanout_exceeded",
+            f"filter received {len(items)} items; the limit is {ctx.limits.max_fanout}",
+            retryable=False,
+        )
+    where = config.where
+    return [item for item in items if is_truthy(where.search(item))]
+
+
+FILTER = NodeType(
+    name="filter",
+    description="Keep the items of a list for which a JMESPath condition (over each item) is truthy.",
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items", "where"],
+        "properties": {
+            "items": {"type": "string", "minLength": 1},
+            "where": {"type": "string", "minLength": 1},
+        },
+    },
+    compile=_compile_filter,
+    run=_run_filter,
+    pure=True,
+)
+
+
+# --------------------------------------------------------------------------------------- condition
+
+
+def _compile_condition(config: dict[str, Any], ctx: CompileContext) -> Expression | None:
+    return ctx.expression("expression", config["expression"])
+
+
+def _run_condition(expression: Expression, ctx: RunContext) -> dict[str, bool]:
+    return {"value": is_truthy(expression.search(ctx.data))}
+
+
+CONDITION = NodeType(
+    name="condition",
+    description='Evaluate a JMESPath expression to {"value": bool}; branch with `when` on edges.',
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["expression"],
+        "properties": {"expression": {"type": "string", "minLength": 1}},
+    },
+    compile=_compile_condition,
+    run=_run_condition,
+    pure=True,
+)
+
+
+# ------------------------------------------------------------------------------------------- merge
+
+
+@dataclass(frozen=True, slots=True)
+class _MergeConfig:
+    sources: tuple[str, ...]
+    mode: str
+
+
+def _compile_merge(config: dict[str, Any], ctx: CompileContext) -> _MergeConfig:
+    for index, source in enumerate(config["from"]):
+        ctx.reference(f"from[{index}]", source)
+    return _MergeConfig(tuple(config["from"]), config.get("mode", "object"))
+
+
+def _deep_merge(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    # Builds new dicts along merged paths so upstream outputs are never mutated.
+    merged = dict(base)
+    for key, value in other.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _run_merge(config: _MergeConfig, ctx: RunContext) -> Any:
+    nodes = ctx.nodes
+    if config.mode == "list":
+        return [nodes.get(source) for source in config.sources]
+    if config.mode == "object":
+        return {source: nodes.get(source) for source in config.sources}
+    merged: dict[str, Any] = {}
+    for source in config.sources:
+        value = nodes.get(source)
+        if value is None:
+            # Skipped and continued-after-error nodes contribute nothing.
+            continue
+        if not isinstance(value, dict):
+            raise NodeError(
+                "merge_type_error",
+                f"deep merge needs object outputs; {source!r} produced {_json_type(value)}",
+                retryable=False,
+            )
+        merged = _deep_merge(merged, value)
+    return merged
+
+
+MERGE = NodeType(
+    name="merge",
+    description="Combine the outputs of upstream nodes into an object, a list or a deep-merged object.",
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["from"],
+        "properties": {
+            "from": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}},
+            "mode": {"enum": ["object", "list", "deep"]},
+        },
+    },
+    compile=_compile_merge,
+    run=_run_merge,
+    pure=True,
+)
+
+
+# ------------------------------------------------------------------------------------------- delay
+
+
+def _compile_delay(config: dict[str, Any], ctx: CompileContext) -> float:
+    seconds = config["seconds"]
+    if seconds > ctx.limits.max_delay_seconds:
+        ctx.error(
+            "seconds", f"{seconds} is greater than the maximum delay of {ctx.limits.max_delay_seconds} s"
+        )
+    return seconds
+
+
+def _run_delay(seconds: float, ctx: RunContext) -> dict[str, float]:
+    ctx.sleep(seconds)
+    return {"slept_s": seconds}
+
+
+DELAY = NodeType(
+    name="delay",
+    description="Wait a number of seconds (cancellable, bounded by the run deadline).",
+    config_schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["seconds"],
+        "properties": {"seconds": {"type": "number", "minimum": 0}},
+    },
+    compile=_compile_delay,
+    run=_run_delay,
+    pure=False,
+)
+
+
+BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (TEMPLATE, TRANSFORM, FILTER, CONDITION, MERGE, DELAY)
+
+default_registry = NodeRegistry(BUILTIN_NODE_TYPES)

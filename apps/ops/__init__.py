@@ -1,0 +1,1 @@
+"""Operations: health checks, worker liveness, and (later) metrics, cluster registry, backups."""

@@ -1,0 +1,8 @@
+"""Django app config for operations."""
+
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "apps.ops"
+    label = "ops"

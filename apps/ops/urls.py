@@ -1,0 +1,7 @@
+"""Operations routes: /health."""
+
+from django.urls import path
+
+from apps.ops import views
+
+urlpatterns = [path("health", views.health), path("health/", views.health)]

@@ -1,0 +1,8 @@
+"""Django app config for runs."""
+
+from django.apps import AppConfig
+
+
+class RunsConfig(AppConfig):
+    name = "apps.runs"
+    label = "runs"

@@ -1,0 +1,64 @@
+"""Execution: one run of a pinned workflow version, with its per-node steps, in the tenant's schema."""
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_RECOVERY = "completed_with_recovery"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+TERMINAL_STATUSES = frozenset(
+    {Status.COMPLETED, Status.COMPLETED_WITH_RECOVERY, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT}
+)
+
+
+class Channel(models.TextChoices):
+    API = "api"
+    CLI = "cli"
+    MCP = "mcp"
+    WEB = "web"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+
+
+class Execution(models.Model):
+    """Steps are kept as one JSON list on the row: a run writes them together (or one by one on a worker,
+    for live progress), and reading a run never needs a second query."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="executions")
+    # Denormalised so history reads without joins and keeps the name the run was made under.
+    workflow_slug = models.CharField(max_length=80)
+    version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions")
+    version_number = models.PositiveIntegerField()
+    environment = models.CharField(max_length=40, blank=True)  # "" for a test run of the latest version
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    actor = models.CharField(max_length=200)
+    session_id = models.CharField(max_length=40, null=True, blank=True)
+    steps = models.JSONField(default=list)
+    recovery = models.JSONField(default=list)
+    inline = models.BooleanField(default=False)
+    attempt = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="execution_created"),
+            models.Index(fields=["workflow", "-created_at"], name="execution_workflow_created"),
+            models.Index(fields=["session_id", "-created_at"], name="execution_session_created"),
+        ]

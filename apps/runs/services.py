@@ -1,0 +1,234 @@
+"""Run writes: start a run (inline fast path or Celery), execute it on a worker, cancel it."""
+
+import hashlib
+import logging
+import time
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.result import AsyncResult
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.accounts.access import require
+from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.ids import new_id
+from apps.core.principal import Principal
+from apps.engine import InputError, RunResult
+from apps.runs.models import TERMINAL_STATUSES, Execution, Status
+from apps.workflows.compiled import compiled_version
+from apps.workflows.selectors import deployment_target, version_definition, workflow_get
+from nexus_site.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "runs.execute"
+_CANCEL_POLL_S = 0.5
+
+
+def _input_fields(error: InputError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in error.errors:
+        key = "inputs." + item["field"] if item["field"] else "inputs"
+        fields[key] = item["message"] if key not in fields else f"{fields[key]}; {item['message']}"
+    return fields
+
+
+def _resolve(*, principal: Principal, tenant_id: int, ref: str, environment: str | None) -> tuple[str, str, str, int]:
+    """(workflow id, slug, version id, version number) of what this call runs."""
+    if not isinstance(ref, str) or not ref:
+        raise ValidationFailed("workflow is required", fields={"workflow": "required"})
+    if environment is None:  # a test run: the latest version, deployed or not
+        workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=ref, action="workflow.test")
+        version = workflow.latest_version
+        return workflow.id, workflow.slug, version.id, version.number
+    require(principal, "workflow.execute", tenant_id=tenant_id)
+    target = deployment_target(ref=ref, environment=environment)
+    if target is None:
+        workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=ref)  # NotFound if absent
+        raise Conflict(
+            f"workflow '{workflow.slug}' is not deployed to '{environment}'",
+            code="not_deployed",
+            fields={"environment": f"deploy the workflow to '{environment}' first"},
+        )
+    workflow_id, slug, version_id = target
+    return workflow_id, slug, version_id, 0
+
+
+def run_start(
+    *,
+    principal: Principal,
+    tenant_id: int,
+    workflow_ref: str,
+    inputs,
+    channel: str,
+    environment: str | None = "production",
+    session_id: str | None = None,
+    wait: bool = True,
+) -> Execution:
+    """Start a run; when `wait`, return it finished (or still running once the wait budget is spent)."""
+    if session_id is not None:
+        # No session can exist yet (the sessions app is a later issue), so every id given is unknown.
+        raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
+    workflow_id, slug, version_id, version_number = _resolve(
+        principal=principal, tenant_id=tenant_id, ref=workflow_ref, environment=environment
+    )
+    compiled = compiled_version(version_id, lambda: version_definition(version_id))
+    if not isinstance(inputs, dict):
+        raise ValidationFailed("inputs must be a JSON object", code="invalid_inputs", fields={"inputs": "must be an object"})
+    try:
+        compiled.validate_inputs(inputs)
+    except InputError as error:
+        raise ValidationFailed(
+            "inputs do not match the workflow's input schema", code="invalid_inputs", fields=_input_fields(error)
+        ) from None
+    if not version_number:
+        version_number = _version_number(version_id)
+    execution = Execution(
+        id=new_id("run"),
+        workflow_id=workflow_id,
+        workflow_slug=slug,
+        version_id=version_id,
+        version_number=version_number,
+        environment=environment or "",
+        inputs=inputs,
+        channel=channel,
+        actor=principal.actor,
+        session_id=session_id,
+        created_at=timezone.now(),
+    )
+    if wait and settings.NEXUS_INLINE_FAST_PATH and compiled.is_inline_eligible:
+        result = compiled.execute(inputs, deadline=time.monotonic() + settings.NEXUS_INLINE_BUDGET_S)
+        if result.status != Status.TIMED_OUT:  # over budget: hand the run to a worker with the full budget
+            execution.inline = True
+            execution.started_at = execution.created_at
+            _apply_result(execution, result)
+            execution.save(force_insert=True)
+            return execution
+    with transaction.atomic():
+        execution.save(force_insert=True)
+        schema = connection.schema_name
+        transaction.on_commit(lambda: _enqueue(execution.id, schema))
+    if wait:
+        return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
+    return execution
+
+
+_version_numbers: dict[str, int] = {}
+
+
+def _version_number(version_id: str) -> int:
+    number = _version_numbers.get(version_id)
+    if number is None:
+        from apps.workflows.models import WorkflowVersion
+
+        number = WorkflowVersion.objects.values_list("number", flat=True).get(id=version_id)
+        _version_numbers[version_id] = number
+    return number
+
+
+def _enqueue(run_id: str, schema: str) -> None:
+    # Sent by name: services never import task modules. The schema header routes the worker to the tenant.
+    celery_app.send_task(EXECUTE_TASK, args=[run_id], task_id=run_id, headers={"_schema_name": schema})
+
+
+def run_wait(*, run_id: str, timeout_s: float) -> Execution:
+    try:
+        AsyncResult(run_id, app=celery_app).get(timeout=timeout_s, propagate=False, disable_sync_subtasks=False)
+    except CeleryTimeout:
+        pass
+    return Execution.objects.get(id=run_id)
+
+
+def _apply_result(execution: Execution, result: RunResult) -> None:
+    execution.status = result.status
+    execution.outputs = result.outputs if result.status in (Status.COMPLETED, Status.COMPLETED_WITH_RECOVERY) else None
+    execution.error = result.error
+    execution.steps = result.steps
+    execution.recovery = result.recovery
+    execution.finished_at = timezone.now()
+    execution.duration_ms = round(result.duration_ms, 3)
+
+
+def _lock_key(run_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class RunBusy(Exception):
+    """Another live worker holds this run; the task should look again later."""
+
+
+def run_execute(*, run_id: str) -> str:
+    """Execute a queued run on a worker. Safe to call twice: a finished run is left alone, and a session
+    advisory lock (released by PostgreSQL if the worker dies) keeps two copies from running at once."""
+    key = _lock_key(run_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            raise RunBusy(run_id)
+    try:
+        execution = Execution.objects.filter(id=run_id).first()
+        if execution is None:
+            logger.warning("run %s does not exist in schema %s", run_id, connection.schema_name)
+            return "missing"
+        if execution.status in TERMINAL_STATUSES:
+            return execution.status
+        now = timezone.now()
+        if execution.cancel_requested:
+            Execution.objects.filter(id=run_id).update(status=Status.CANCELLED, finished_at=now)
+            return Status.CANCELLED
+        execution.status = Status.RUNNING
+        execution.started_at = now
+        execution.attempt += 1
+        execution.steps = []
+        execution.save(update_fields=["status", "started_at", "attempt", "steps"])
+        compiled = compiled_version(execution.version_id, lambda: version_definition(execution.version_id))
+        result = compiled.execute(
+            execution.inputs,
+            deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
+            should_cancel=_cancel_checker(run_id),
+            on_step=_step_recorder(execution),
+        )
+        _apply_result(execution, result)
+        execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+        return execution.status
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _cancel_checker(run_id: str):
+    state = {"next": 0.0, "cancelled": False}
+
+    def should_cancel() -> bool:
+        now = time.monotonic()
+        if not state["cancelled"] and now >= state["next"]:
+            state["next"] = now + _CANCEL_POLL_S
+            state["cancelled"] = Execution.objects.filter(id=run_id, cancel_requested=True).exists()
+        return state["cancelled"]
+
+    return should_cancel
+
+
+def _step_recorder(execution: Execution):
+    def on_step(step: dict) -> None:
+        execution.steps = [*execution.steps, step]
+        Execution.objects.filter(id=execution.id).update(steps=execution.steps)
+
+    return on_step
+
+
+def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Execution:
+    require(principal, "execution.cancel", tenant_id=tenant_id)
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(id=run_id).first()
+        if execution is None:
+            raise NotFound(f"execution '{run_id}' does not exist", code="execution_not_found")
+        if execution.status in TERMINAL_STATUSES:
+            raise Conflict(f"execution is already {execution.status}", code="execution_finished")
+        execution.cancel_requested = True
+        if execution.status == Status.QUEUED:
+            execution.status = Status.CANCELLED
+            execution.finished_at = timezone.now()
+        execution.save(update_fields=["cancel_requested", "status", "finished_at"])
+    return execution

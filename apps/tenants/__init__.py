@@ -1,0 +1,1 @@
+"""Tenants: the Tenant and Domain models (public schema) and tenant creation."""

@@ -1,0 +1,53 @@
+"""Per request: authenticate the credential, choose the tenant (DESIGN §3) and switch to its schema."""
+
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import JsonResponse
+
+from apps.accounts.selectors import principal_from_api_key
+from apps.core.errors import ApplicationError
+from apps.tenants.selectors import tenant_for_host
+
+# Paths that answer without a credential: health for load balancers, the admin with its own login.
+PUBLIC_PREFIXES = ("/health", "/admin/", "/static/")
+
+
+def credential_from_headers(authorization: str, api_key: str) -> str:
+    if api_key:
+        return api_key.strip()
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return ""
+
+
+def _unauthorized(error: ApplicationError) -> JsonResponse:
+    response = JsonResponse(error.as_dict(), status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="nexus"'
+    return response
+
+
+class TenantPrincipalMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        connection.set_schema_to_public()
+        request.principal = None
+        request.tenant = None
+        meta = request.META
+        raw = credential_from_headers(meta.get("HTTP_AUTHORIZATION", ""), meta.get("HTTP_X_API_KEY", ""))
+        if raw:
+            try:
+                request.principal, request.tenant = principal_from_api_key(raw)
+            except ApplicationError as error:
+                return _unauthorized(error)
+        elif not request.path_info.startswith(PUBLIC_PREFIXES):
+            return _unauthorized(ApplicationError("authentication credentials were not provided", code="not_authenticated"))
+        else:
+            try:
+                request.tenant = tenant_for_host(host=request.get_host().split(":")[0])
+            except DisallowedHost:
+                request.tenant = None
+        if request.tenant is not None and request.tenant.schema_name != "public":
+            connection.set_tenant(request.tenant)
+        return self.get_response(request)

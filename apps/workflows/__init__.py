@@ -1,0 +1,1 @@
+"""Workflows: definitions, immutable versions, the template library and deployments per environment."""

@@ -1,0 +1,8 @@
+"""Django app config for workflows."""
+
+from django.apps import AppConfig
+
+
+class WorkflowsConfig(AppConfig):
+    name = "apps.workflows"
+    label = "workflows"

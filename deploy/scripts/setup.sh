@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what Nexus needs on a fresh Debian machine: system packages (only the missing ones),
+# the .venv with pinned requirements, and the `nexus` command. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+need=()
+for pkg in libldap2-dev libsasl2-dev haproxy python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+if (( ${#need[@]} )); then
+  echo "installing system packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "installing Python requirements into .venv"
+  .venv/bin/pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+# `nexus` is `manage.py nexus` with this checkout's interpreter, callable from anywhere.
+root=$(pwd)
+cat > .venv/bin/nexus <<SH
+#!/usr/bin/env bash
+exec "$root/.venv/bin/python" "$root/manage.py" nexus "\$@"
+SH
+chmod +x .venv/bin/nexus

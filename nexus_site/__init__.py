@@ -1,0 +1,5 @@
+"""Nexus project package: settings, URLs, WSGI/ASGI entry points and the Celery app."""
+
+from nexus_site.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,161 @@
+"""All Nexus settings, read from the environment through one django-environ Env."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+SECRET_KEY = env("NEXUS_SECRET_KEY")
+DEBUG = env.bool("NEXUS_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("NEXUS_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", ".localhost"])
+
+NEXUS_VERSION = "0.1.0"
+NEXUS_HOST = env("NEXUS_HOST", default="127.0.0.1")
+NEXUS_PORT = env.int("NEXUS_PORT", default=8000)
+NEXUS_DATA_DIR = Path(env("NEXUS_DATA_DIR", default=str(BASE_DIR / "var")))
+NEXUS_NODE_ID = env("NEXUS_NODE_ID", default="")
+NEXUS_REGION = env("NEXUS_REGION", default="local")
+# Runs of pure, CPU-light workflows may execute in the web process when the caller waits (DESIGN §4).
+NEXUS_INLINE_FAST_PATH = env.bool("NEXUS_INLINE_FAST_PATH", default=True)
+NEXUS_INLINE_BUDGET_S = env.float("NEXUS_INLINE_BUDGET_S", default=0.25)
+# How long a waiting caller is kept before it gets 202 and the run id.
+NEXUS_WAIT_TIMEOUT_S = env.float("NEXUS_WAIT_TIMEOUT_S", default=30.0)
+NEXUS_ENGINE_LIMITS = {
+    "max_nodes": env.int("NEXUS_MAX_NODES", default=200),
+    "max_payload_bytes": env.int("NEXUS_MAX_PAYLOAD_BYTES", default=1_000_000),
+    "max_run_seconds": env.float("NEXUS_MAX_RUN_SECONDS", default=300.0),
+    "max_delay_seconds": env.float("NEXUS_MAX_DELAY_SECONDS", default=60.0),
+}
+NEXUS_DEFAULT_TENANT = env("NEXUS_TENANT", default="default")
+
+SHARED_APPS = [
+    "django_tenants",
+    "apps.tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "rest_framework",
+    "drf_spectacular",
+    "apps.core",
+    "apps.accounts",
+    "apps.ops",
+    "apps.api",
+    "apps.cli",
+]
+TENANT_APPS = [
+    "apps.workflows",
+    "apps.runs",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# Our middleware sets the schema once per request; skip django-tenants' repeated SET search_path.
+TENANT_LIMIT_SET_CALLS = True
+PUBLIC_SCHEMA_NAME = "public"
+
+MIDDLEWARE = [
+    "apps.tenants.middleware.TenantPrincipalMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "nexus_site.urls"
+WSGI_APPLICATION = "nexus_site.wsgi.application"
+ASGI_APPLICATION = "nexus_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/nexus")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# Persistent connections: connecting per request costs ~10 ms (STACK.md). ASGI processes override this
+# with a pool in asgi.py because Django under ASGI leaks persistent connections.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("NEXUS_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_DEFAULT_QUEUE = "nexus"
+# A message whose worker died is handed out again after this many seconds; a run that is still
+# executing is protected from a second copy by a database advisory lock (apps/runs/services.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("NEXUS_CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+CELERY_TASK_ALWAYS_EAGER = False
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.PrincipalAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.IsAuthenticatedPrincipal"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Nexus API",
+    "DESCRIPTION": "Multi-tenant workflow platform: one workflow, every channel.",
+    "VERSION": NEXUS_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["apps.api.permissions.IsAuthenticatedPrincipal"],
+    "SERVE_AUTHENTICATION": ["apps.api.authentication.PrincipalAuthentication"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.api.schema.add_plain_views",
+    ],
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = NEXUS_DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("NEXUS_LOG_LEVEL", default="WARNING")},
+}

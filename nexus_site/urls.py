@@ -1,0 +1,10 @@
+"""Top-level URL map: health, the REST API and its schema, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.ops.urls")),
+    path("api/", include("apps.api.urls")),
+    path("admin/", admin.site.urls),
+]

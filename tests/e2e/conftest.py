@@ -1,0 +1,139 @@
+"""E2E fixtures: a real `nexus up` (HAProxy, granian, daphne, Celery) on free loopback ports and a fresh database."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+NEXUS = str(REPO / ".venv" / "bin" / "nexus")
+
+
+def free_port_block(size: int = 3) -> int:
+    """A base port with `size` consecutive free ports after it (proxy, web, realtime)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size >= 65000:
+            continue
+        ok = True
+        for port in range(base, base + size):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+def http(method: str, url: str, body=None, key: str | None = None, raw: bytes | None = None, timeout: float = 30):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        return error.code, json.loads(payload) if payload else None
+
+
+class Installation:
+    """One Nexus installation for a test: its own database, Redis database, data dir and ports."""
+
+    def __init__(self, tmp: Path, redis_db: int):
+        self.port = free_port_block()
+        self.db_name = f"nexus_e2e_{uuid.uuid4().hex[:10]}"
+        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.data_dir = tmp / "data"
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "nexus_site.settings.local",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.db_name}",
+            "REDIS_URL": self.redis_url,
+            "NEXUS_PORT": str(self.port),
+            "NEXUS_DATA_DIR": str(self.data_dir),
+            "NEXUS_TENANT": "default",
+        }
+        self.env.pop("NEXUS_USER", None)
+        self.env.pop("NEXUS_SESSION", None)
+        self.log_path = tmp / "nexus-up.log"
+        self.process: subprocess.Popen | None = None
+        redis.Redis.from_url(self.redis_url).flushdb()
+
+    def start(self, *extra: str, timeout: float = 90) -> float:
+        started = time.monotonic()
+        self.log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [NEXUS, "up", *extra], env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nexus up exited {self.process.returncode}:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                status, body = http("GET", f"{self.base_url}/health", timeout=2)
+                if status == 200 and body["healthy"]:
+                    return time.monotonic() - started
+            except Exception:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"nexus up not healthy after {timeout} s:\n{self.log_path.read_text()[-4000:]}")
+
+    @property
+    def credentials(self) -> dict:
+        return json.loads((self.data_dir / "credentials.json").read_text())
+
+    def cli(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [NEXUS, *args], env={**self.env, **(env or {})}, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
+
+    def cli_json(self, *args: str, **kwargs):
+        result = self.cli(*args, "--json", **kwargs)
+        assert result.returncode == 0, f"{args}: exit {result.returncode}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def drop(self) -> None:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [self.db_name])
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
+
+
+@pytest.fixture(scope="session")
+def nexus(tmp_path_factory):
+    """A running installation shared by the e2e tests of one session."""
+    installation = Installation(tmp_path_factory.mktemp("nexus"), redis_db=5)
+    try:
+        installation.startup_s = installation.start()
+        yield installation
+    finally:
+        installation.stop()
+        installation.drop()

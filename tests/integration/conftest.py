@@ -1,0 +1,52 @@
+"""Integration fixtures: a Django test client that speaks JSON with an API key, and tenant contexts."""
+
+import json
+
+import pytest
+
+
+class ApiClient:
+    def __init__(self, client, key: str | None):
+        self.client = client
+        self.key = key
+
+    def _headers(self) -> dict:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.key}"} if self.key else {}
+
+    def get(self, path: str, **params):
+        return self.client.get(path, params, **self._headers())
+
+    def post(self, path: str, body=None, raw: str | None = None):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self.client.post(path, data, content_type="application/json", **self._headers())
+
+    def patch(self, path: str, body=None):
+        return self.client.patch(path, json.dumps(body or {}), content_type="application/json", **self._headers())
+
+    def delete(self, path: str):
+        return self.client.delete(path, **self._headers())
+
+
+@pytest.fixture
+def api(client, nexus_world, db):
+    def make(tenant: str = "acme", role: str = "owner", key: str | None = "__default__") -> ApiClient:
+        raw = nexus_world["keys"][(tenant, role)] if key == "__default__" else key
+        return ApiClient(client, raw)
+
+    return make
+
+
+@pytest.fixture
+def acme(nexus_world, db):
+    from django.db import connection
+
+    tenant = nexus_world["tenants"]["acme"]
+    connection.set_tenant(tenant)
+    return tenant
+
+
+@pytest.fixture
+def owner(acme):
+    from apps.core.principal import Principal
+
+    return Principal(kind="api_key", actor="apikey:test-owner", tenant_id=acme.pk, tenant_slug="acme", role="owner")
