@@ -52,30 +52,33 @@ def check_payload(value: Any, limit: int, what: str = "value") -> None:
         kind = type(item)
         if kind is str:
             n = len(item)
-            low += n + 3
-            high += 6 * n + 3
+            low += n + 2
+            high += 6 * n + 2
         elif kind is dict:
-            low += 2
-            high += 2
+            # Braces plus the commas between members; each key adds quotes and a colon.
+            separators = 2 + max(len(item) - 1, 0)
+            low += separators
+            high += separators
             for key, child in item.items():
                 if type(key) is not str:
                     raise NodeError(
                         "invalid_output", f"{what} has a non-string object key {key!r}", retryable=False
                     )
                 n = len(key)
-                low += n + 4
-                high += 6 * n + 4
+                low += n + 3
+                high += 6 * n + 3
                 push(child)
         elif kind is list or kind is tuple:
-            low += 2 + len(item)
-            high += 2 + len(item)
+            separators = 2 + max(len(item) - 1, 0)
+            low += separators
+            high += separators
             extend(item)
         elif item is None or kind is bool:
             low += 4
-            high += 6
+            high += 5
         elif kind is int:
             low += 1
-            high += 21 if -_SMALL_INT < item < _SMALL_INT else len(str(item)) + 1
+            high += 21 if -_SMALL_INT < item < _SMALL_INT else len(str(item))
         elif kind is float:
             if not math.isfinite(item):
                 raise NodeError(
@@ -84,7 +87,7 @@ def check_payload(value: Any, limit: int, what: str = "value") -> None:
                     retryable=False,
                 )
             low += 1
-            high += _FLOAT_MAX_CHARS + 1
+            high += _FLOAT_MAX_CHARS
         elif isinstance(item, (str, dict, list, tuple, int, float)):
             # Subclasses (e.g. OrderedDict from trusted node code): normalise and re-check.
             push(_plain(item))

@@ -198,14 +198,18 @@ class CompiledWorkflow:
 
 
 class _Run:
-    """State of one execution. The scheduler runs waves of ready nodes in topological-index order;
-    running a wave on a thread pool only needs `_resolve` calls to be submitted and `_settle`d in
-    the same order, since all shared state is touched from `_settle`/`_emit`.
+    """State of one execution.
+
+    The scheduler runs waves of ready nodes in topological-index order. Nodes of one wave never
+    read each other's outputs (compile-time reference checks only allow upstream nodes), and
+    `_resolve` writes only its own node's keys plus appends to `steps`/`recovery`, so running a
+    wave concurrently means submitting its `_resolve` calls to a thread pool and then calling
+    `_settle` for each node in index order on the scheduler thread (steps then appear in
+    completion order).
     """
 
     __slots__ = (
         "activated",
-        "attempts",
         "data",
         "deadline",
         "failure",
@@ -241,7 +245,6 @@ class _Run:
         self.activated: set[str] = set()
         self.ran: set[str] = set()
         self.failure: dict[str, Any] | None = None
-        self.attempts = 0
 
     def execute(self) -> RunResult:
         started = _perf()
@@ -323,12 +326,13 @@ class _Run:
         started_at = _utc_now()
         t0 = _perf()
         self.ran.add(node.id)
+        tries = [0]
         try:
-            output, error = self._attempt(node)
+            output, error = self._attempt(node, tries)
         except RunInterrupted as exc:
-            self._emit(node, "failed", started_at, _perf() - t0, self.attempts, None, _interrupt_error(exc))
+            self._emit(node, "failed", started_at, _perf() - t0, tries[0], None, _interrupt_error(exc))
             raise
-        attempts = self.attempts
+        attempts = tries[0]
         if error is None:
             self.nodes[node.id] = output
             self._emit(node, "completed", started_at, _perf() - t0, attempts, output, None)
@@ -359,7 +363,8 @@ class _Run:
         self.recovery.append({"node": node.id, "action": "fallback", "fallback": fallback.id, "error": error})
         return True
 
-    def _attempt(self, node: CompiledNode) -> tuple[Any, dict[str, str] | None]:
+    def _attempt(self, node: CompiledNode, tries: list[int]) -> tuple[Any, dict[str, str] | None]:
+        """Run with retries; `tries[0]` counts attempts even when a RunInterrupted escapes."""
         limit = self.limits.max_payload_bytes
         run_deadline = self.deadline
         timeout = node.timeout_s
@@ -367,7 +372,7 @@ class _Run:
         attempt = 0
         while True:
             attempt += 1
-            self.attempts = attempt
+            tries[0] = attempt
             deadline = run_deadline
             if timeout is not None:
                 deadline = min(run_deadline, _monotonic() + timeout)
@@ -385,6 +390,9 @@ class _Run:
                 failure = exc
             except Exception as exc:
                 failure = NodeError("node_error", describe_exception(exc))
+            if _monotonic() >= run_deadline:
+                # Whatever failed, the run is out of time: report the run deadline, not a node error.
+                raise RunInterrupted("timed_out", "timeout", "run exceeded its deadline", node.id)
             if attempt >= node.attempts or not failure.retryable:
                 return None, {"code": failure.code, "message": failure.message}
             if delay > 0:

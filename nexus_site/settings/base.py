@@ -111,10 +111,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_DEFAULT_QUEUE = "nexus"
-# A message whose worker died is handed out again after this many seconds; a run that is still
-# executing is protected from a second copy by a database advisory lock (apps/runs/services.py).
+# A message whose worker died is handed out again after this many seconds (by default a little more
+# than the longest run allowed); a run still executing is protected from a second copy by a database
+# advisory lock (apps/runs/services.py). Workers sweep for such messages every restore interval.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("NEXUS_CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env.int("NEXUS_CELERY_VISIBILITY_TIMEOUT", default=int(NEXUS_ENGINE_LIMITS["max_run_seconds"]) + 60),
+    "unacked_restore_interval": env.int("NEXUS_CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

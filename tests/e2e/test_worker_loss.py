@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _worker(installation: Installation, name: str, log) -> subprocess.Popen:
-    env = {**installation.env, "NEXUS_CELERY_VISIBILITY_TIMEOUT": "3"}
+    env = {**installation.env, "NEXUS_CELERY_VISIBILITY_TIMEOUT": "3", "NEXUS_CELERY_RESTORE_INTERVAL": "1"}
     return subprocess.Popen(
         [
             str(REPO / ".venv/bin/celery"),

@@ -96,7 +96,19 @@ def test_recursive_macro_is_stopped_by_the_deadline() -> None:
     started = time.monotonic()
     result = template_result(template, deadline=time.monotonic() + 0.2)
     assert time.monotonic() - started < 2
-    assert result.status in {"failed", "timed_out"}
+    assert result.status == "timed_out"
+    assert result.error == {"node": "t", "code": "timeout", "message": "run exceeded its deadline"}
+
+
+def test_slow_template_exceeding_node_timeout_is_a_node_failure() -> None:
+    template = (
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
+    )
+    definition = {
+        "nodes": [{"id": "t", "type": "template", "config": {"template": template}, "timeout_s": 0.05}]
+    }
+    result = run(definition)
+    assert result.status == "failed"
     assert result.error["code"] == "timeout"
 
 
