@@ -35,9 +35,15 @@ def nexus_world(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _public_schema_after_test():
-    """A request through the tenant middleware leaves the connection on a tenant; reset it."""
+    """A request through the tenant middleware leaves the connection on a tenant; reset it. Per-process
+    hot-path caches would outlive each test's rolled-back transaction; empty them."""
     yield
     from django.db import connection
 
     if hasattr(connection, "set_schema_to_public"):
         connection.set_schema_to_public()
+        from apps.accounts.selectors import key_cache
+        from apps.workflows.selectors import target_cache
+
+        key_cache.clear()
+        target_cache.clear()

@@ -3,21 +3,26 @@
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
 from apps.accounts.models import ApiKey, Membership, Role
+from apps.core.cache import TTLCache
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
 
 KEY_PREFIX = "nxk_"
+# key hash -> (key id, role, tenant id) of live keys, read by principal_from_api_key on every request.
+key_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
 
 
 def hash_key(raw_key: str) -> str:
+    """SHA-256 of the whole key; see ApiKey for why a fast hash is right here."""
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
@@ -55,6 +60,7 @@ def apikey_revoke(*, principal: Principal, tenant: Tenant, key_id: str) -> ApiKe
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+    key_cache.clear()
     return key
 
 

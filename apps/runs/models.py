@@ -1,6 +1,6 @@
 """Execution: one run of a pinned workflow version, with its per-node steps, in the tenant's schema."""
 
-from django.db import models
+from django.db import connection, models
 
 
 class Status(models.TextChoices):
@@ -32,10 +32,12 @@ class Execution(models.Model):
     for live progress), and reading a run never needs a second query."""
 
     id = models.CharField(primary_key=True, max_length=40)
-    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="executions")
+    # No single-column FK indexes: (workflow, created_at) serves lookups by workflow, versions are never
+    # deleted, and each index is paid on every insert of the hot path.
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.PROTECT, related_name="executions", db_index=False)
     # Denormalised so history reads without joins and keeps the name the run was made under.
     workflow_slug = models.CharField(max_length=80)
-    version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions")
+    version = models.ForeignKey("workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="executions", db_index=False)
     version_number = models.PositiveIntegerField()
     environment = models.CharField(max_length=40, blank=True)  # "" for a test run of the latest version
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
@@ -60,5 +62,28 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["-created_at"], name="execution_created"),
             models.Index(fields=["workflow", "-created_at"], name="execution_workflow_created"),
-            models.Index(fields=["session_id", "-created_at"], name="execution_session_created"),
+            models.Index(
+                fields=["session_id", "-created_at"],
+                name="execution_session_created",
+                condition=models.Q(session_id__isnull=False),
+            ),
         ]
+
+
+_INSERT_FIELDS = None
+_INSERT_SQL = ""
+
+
+def execution_insert(execution: Execution) -> None:
+    """INSERT one execution in a single statement: what `save(force_insert=True)` does, without the
+    ORM's per-call query compilation, which dominated the execute hot path (bench/RESULTS.md)."""
+    global _INSERT_FIELDS, _INSERT_SQL
+    if _INSERT_FIELDS is None:
+        _INSERT_FIELDS = Execution._meta.concrete_fields
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERT_FIELDS)
+        placeholders = ", ".join(["%s"] * len(_INSERT_FIELDS))
+        _INSERT_SQL = f"INSERT INTO {Execution._meta.db_table} ({columns}) VALUES ({placeholders})"
+    values = [f.get_db_prep_save(getattr(execution, f.attname), connection) for f in _INSERT_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, values)
+    execution._state.adding = False

@@ -15,7 +15,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.engine import InputError, RunResult
-from apps.runs.models import TERMINAL_STATUSES, Execution, Status
+from apps.runs.models import TERMINAL_STATUSES, Execution, Status, execution_insert
 from apps.workflows.compiled import compiled_version
 from apps.workflows.selectors import deployment_target, version_definition, workflow_get
 from nexus_site.celery import app as celery_app
@@ -51,8 +51,7 @@ def _resolve(*, principal: Principal, tenant_id: int, ref: str, environment: str
             code="not_deployed",
             fields={"environment": f"deploy the workflow to '{environment}' first"},
         )
-    workflow_id, slug, version_id = target
-    return workflow_id, slug, version_id, 0
+    return target
 
 
 def run_start(
@@ -82,8 +81,6 @@ def run_start(
         raise ValidationFailed(
             "inputs do not match the workflow's input schema", code="invalid_inputs", fields=_input_fields(error)
         ) from None
-    if not version_number:
-        version_number = _version_number(version_id)
     execution = Execution(
         id=new_id("run"),
         workflow_id=workflow_id,
@@ -103,7 +100,7 @@ def run_start(
             execution.inline = True
             execution.started_at = execution.created_at
             _apply_result(execution, result)
-            execution.save(force_insert=True)
+            execution_insert(execution)
             return execution
     with transaction.atomic():
         execution.save(force_insert=True)
@@ -112,19 +109,6 @@ def run_start(
     if wait:
         return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
     return execution
-
-
-_version_numbers: dict[str, int] = {}
-
-
-def _version_number(version_id: str) -> int:
-    number = _version_numbers.get(version_id)
-    if number is None:
-        from apps.workflows.models import WorkflowVersion
-
-        number = WorkflowVersion.objects.values_list("number", flat=True).get(id=version_id)
-        _version_numbers[version_id] = number
-    return number
 
 
 def _enqueue(run_id: str, schema: str) -> None:

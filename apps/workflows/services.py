@@ -13,7 +13,7 @@ from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
-from apps.workflows.selectors import workflow_get
+from apps.workflows.selectors import target_cache, workflow_get
 from apps.workflows.templates_library import template_get
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$|^[a-z0-9]$")
@@ -106,6 +106,7 @@ def workflow_delete(*, principal: Principal, tenant_id: int, ref: str) -> Workfl
         workflow.deleted_at = timezone.now()
         workflow.save(update_fields=["deleted_at", "updated_at"])
         Deployment.objects.filter(workflow=workflow).delete()
+    target_cache.clear()
     return workflow
 
 
@@ -133,4 +134,5 @@ def workflow_deploy(
                 "deployed_at": timezone.now(),
             },
         )
+    target_cache.clear()
     return deployment

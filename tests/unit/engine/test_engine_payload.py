@@ -20,7 +20,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(json_values, st.integers(min_value=-3, max_value=3))
 def test_agrees_with_exact_json_size(value: Any, delta: int) -> None:
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
