@@ -10,7 +10,6 @@ from apps.core.errors import NotAuthenticated, NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
 
-
 # Runs on every request with a key: one indexed query, schema-qualified so it needs no search_path change,
 # written in SQL because the ORM's query building cost more than the query (bench/RESULTS.md).
 _KEY_SQL = (

@@ -82,7 +82,7 @@ def execution_insert(execution: Execution) -> None:
         _INSERT_FIELDS = Execution._meta.concrete_fields
         columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERT_FIELDS)
         placeholders = ", ".join(["%s"] * len(_INSERT_FIELDS))
-        _INSERT_SQL = f"INSERT INTO {Execution._meta.db_table} ({columns}) VALUES ({placeholders})"
+        _INSERT_SQL = f"INSERT INTO {Execution._meta.db_table} ({columns}) VALUES ({placeholders})"  # noqa: S608 (model metadata, not input)
     values = [f.get_db_prep_save(getattr(execution, f.attname), connection) for f in _INSERT_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, values)
