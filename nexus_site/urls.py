@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("apps.ops.urls")),
     path("api/", include("apps.api.urls")),
+    path("", include("apps.ops.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,7 @@
 """Execution: one run of a pinned workflow version, with its per-node steps, in the tenant's schema."""
 
-from django.db import connection, models
+from django.db import connections, models
+from psycopg.types.json import Jsonb
 
 
 class Status(models.TextChoices):
@@ -70,20 +71,31 @@ class Execution(models.Model):
         ]
 
 
-_INSERT_FIELDS = None
-_INSERT_SQL = ""
+_insert_plan: tuple[str, list] | None = None
+
+
+def _insert_plan_for(conn) -> tuple[str, list]:
+    """The INSERT statement and, per column, how to turn the attribute into a parameter. JSON columns
+    are wrapped for psycopg; every other column type here is adapted by psycopg as it is."""
+    global _insert_plan
+    if _insert_plan is None:
+        fields = Execution._meta.concrete_fields
+        columns = ", ".join(conn.ops.quote_name(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {Execution._meta.db_table} ({columns}) VALUES ({placeholders})"  # noqa: S608 (model metadata)
+        _insert_plan = (sql, [(f.attname, isinstance(f, models.JSONField)) for f in fields])
+    return _insert_plan
 
 
 def execution_insert(execution: Execution) -> None:
     """INSERT one execution in a single statement: what `save(force_insert=True)` does, without the
     ORM's per-call query compilation, which dominated the execute hot path (bench/RESULTS.md)."""
-    global _INSERT_FIELDS, _INSERT_SQL
-    if _INSERT_FIELDS is None:
-        _INSERT_FIELDS = Execution._meta.concrete_fields
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERT_FIELDS)
-        placeholders = ", ".join(["%s"] * len(_INSERT_FIELDS))
-        _INSERT_SQL = f"INSERT INTO {Execution._meta.db_table} ({columns}) VALUES ({placeholders})"  # noqa: S608 (model metadata, not input)
-    values = [f.get_db_prep_save(getattr(execution, f.attname), connection) for f in _INSERT_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, values)
+    conn = connections["default"]
+    sql, plan = _insert_plan_for(conn)
+    values = []
+    for name, is_json in plan:
+        value = getattr(execution, name)
+        values.append(Jsonb(value) if is_json and value is not None else value)  # None is SQL NULL, as the ORM does
+    with conn.cursor() as cursor:
+        cursor.execute(sql, values)
     execution._state.adding = False

@@ -71,7 +71,7 @@ def process_env(port: int) -> dict[str, str]:
     env.setdefault("NEXUS_WEB_PORT", str(port + 1))
     env.setdefault("NEXUS_REALTIME_PORT", str(port + 2))
     env.setdefault("NEXUS_WEB_WORKERS", "2")
-    env.setdefault("NEXUS_WEB_THREADS", "2")
+    env.setdefault("NEXUS_WEB_THREADS", "3")
     env.setdefault("NEXUS_WORKER_CONCURRENCY", "2")
     env["NEXUS_DATA_DIR"] = str(settings.NEXUS_DATA_DIR)
     env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "nexus_site.settings.local"))
