@@ -160,9 +160,7 @@ class _Compiler:
         raw_nodes = definition.get("nodes")
         if isinstance(raw_nodes, list) and len(raw_nodes) > self.limits.max_nodes:
             # Stop here: validating an oversized definition is itself a denial-of-service vector.
-            self.error(
-                None, "nodes", f"too many nodes: {len(raw_nodes)} (the limit is {self.limits.max_nodes})"
-            )
+            self.error(None, "nodes", f"too many nodes: {len(raw_nodes)} (the limit is {self.limits.max_nodes})")
             raise self.fail()
         self._check_shape(definition)
         input_schema, input_validator = self._compile_inputs(definition)
@@ -287,9 +285,7 @@ class _Compiler:
         problems = list(node_type.validator.iter_errors(config))
         for problem in problems:
             path = format_path([*schema_error_location(problem)])
-            field = (
-                f"{prefix}.config.{path}" if path and not path.startswith("[") else f"{prefix}.config{path}"
-            )
+            field = f"{prefix}.config.{path}" if path and not path.startswith("[") else f"{prefix}.config{path}"
             self.error(node_id, field, problem.message)
         if problems:
             return node_type
@@ -310,9 +306,7 @@ class _Compiler:
             spec.refs = ctx.refs
         return node_type
 
-    def _check_on_error(
-        self, raw: dict[str, Any], prefix: str, node_id: str | None, spec: _NodeSpec | None
-    ) -> None:
+    def _check_on_error(self, raw: dict[str, Any], prefix: str, node_id: str | None, spec: _NodeSpec | None) -> None:
         if "on_error" not in raw:
             return
         value = raw["on_error"]
@@ -321,9 +315,7 @@ class _Compiler:
             if spec is not None:
                 spec.on_error = value
             return
-        if not (
-            isinstance(value, dict) and set(value) == {"fallback"} and isinstance(value["fallback"], str)
-        ):
+        if not (isinstance(value, dict) and set(value) == {"fallback"} and isinstance(value["fallback"], str)):
             self.error(node_id, field, _ON_ERROR_HINT)
             return
         target = value["fallback"]
@@ -335,8 +327,7 @@ class _Compiler:
             self.error(
                 node_id,
                 f"{field}.fallback",
-                f"node {target!r} is already the fallback of {self.owners[target]!r}; "
-                "a node can back up only one other node",
+                f"node {target!r} is already the fallback of {self.owners[target]!r}; a node can back up only one other node",
             )
         elif spec is not None:
             self.owners[target] = spec.node_id
@@ -364,9 +355,7 @@ class _Compiler:
                     valid = False
             when = None
             if isinstance(raw.get("when"), str):
-                when = self._expression(
-                    source if source in self.specs else None, f"{prefix}.when", raw["when"]
-                )
+                when = self._expression(source if source in self.specs else None, f"{prefix}.when", raw["when"])
             if not valid:
                 continue
             assert isinstance(source, str) and isinstance(target, str)
@@ -379,25 +368,20 @@ class _Compiler:
                 continue
             if (source, target) in seen:
                 first = seen[(source, target)]
-                self.error(
-                    source, prefix, f"duplicate edge {source!r} -> {target!r} (same as edges[{first}])"
-                )
+                self.error(source, prefix, f"duplicate edge {source!r} -> {target!r} (same as edges[{first}])")
                 continue
             seen[(source, target)] = index
             if target in self.owners:
                 self.error(
                     target,
                     f"{prefix}.to",
-                    f"fallback node {target!r} (the fallback of {self.owners[target]!r}) "
-                    "must not have incoming edges",
+                    f"fallback node {target!r} (the fallback of {self.owners[target]!r}) must not have incoming edges",
                 )
             self.edges.append(_EdgeSpec(index, source, target, when))
 
     def _expression(self, node: str | None, field: str, source: Any) -> Expression | None:
         try:
-            return compile_expression(
-                source, budget=2 * self.limits.max_payload_bytes, fanout=self.limits.max_fanout
-            )
+            return compile_expression(source, budget=2 * self.limits.max_payload_bytes, fanout=self.limits.max_fanout)
         except ValueError as exc:
             self.error(node, field, str(exc))
             return None

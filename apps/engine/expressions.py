@@ -216,13 +216,9 @@ class Expression:
                 retryable=False,
             ) from None
         except RecursionError:
-            raise NodeError(
-                "expression_error", f"expression {self.source!r} nests too deeply", retryable=False
-            ) from None
+            raise NodeError("expression_error", f"expression {self.source!r} nests too deeply", retryable=False) from None
         except Exception as exc:
-            raise NodeError(
-                "expression_error", f"expression {self.source!r} failed: {exc}", retryable=False
-            ) from None
+            raise NodeError("expression_error", f"expression {self.source!r} failed: {exc}", retryable=False) from None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -265,13 +261,7 @@ def _root_node_refs(parsed: dict[str, Any]) -> set[str]:
             while rooted and len(chain) > 1 and isinstance(chain[0], dict) and chain[0]["type"] == "current":
                 chain = chain[1:]
             head = chain[0] if chain else None
-            if (
-                rooted
-                and len(chain) > 1
-                and isinstance(head, dict)
-                and head["type"] == "field"
-                and head["value"] == "nodes"
-            ):
+            if rooted and len(chain) > 1 and isinstance(head, dict) and head["type"] == "field" and head["value"] == "nodes":
                 name = _leftmost_field(chain[1])
                 if name is not None:
                     refs.add(name)
@@ -307,9 +297,7 @@ def _check_functions(parsed: dict[str, Any]) -> list[str]:
             continue
         signature = spec["signature"]
         variadic = bool(signature) and bool(signature[-1].get("variadic"))
-        if (variadic and len(children) < len(signature)) or (
-            not variadic and len(children) != len(signature)
-        ):
+        if (variadic and len(children) < len(signature)) or (not variadic and len(children) != len(signature)):
             expected = f"at least {len(signature)}" if variadic else str(len(signature))
             problems.append(f"function {name}() takes {expected} argument(s), got {len(children)}")
     return problems
@@ -494,9 +482,7 @@ def compile_template(source: Any) -> tuple[Template, frozenset[str]]:
 _DEADLINE_EVERY = 64
 
 
-def render_template(
-    template: Template, data: dict[str, Any], *, max_chars: int, deadline: float | None
-) -> str:
+def render_template(template: Template, data: dict[str, Any], *, max_chars: int, deadline: float | None) -> str:
     """Render with output size and deadline checks; every failure becomes a NodeError."""
     guard = _RenderGuard(max_chars, deadline)
     token = _GUARD.set(guard)
@@ -515,20 +501,14 @@ def render_template(
     except NodeError:
         raise
     except SecurityError as exc:
-        raise NodeError(
-            "sandbox_violation", f"template blocked by the sandbox: {exc}", retryable=False
-        ) from None
+        raise NodeError("sandbox_violation", f"template blocked by the sandbox: {exc}", retryable=False) from None
     except UndefinedError as exc:
-        raise NodeError(
-            "template_undefined", f"template uses an undefined value: {exc}", retryable=False
-        ) from None
+        raise NodeError("template_undefined", f"template uses an undefined value: {exc}", retryable=False) from None
     except TemplateError as exc:
         raise NodeError("template_error", f"template failed: {exc}", retryable=False) from None
     except RecursionError:
         raise NodeError("template_error", "template recursed too deeply", retryable=False) from None
     except Exception as exc:
-        raise NodeError(
-            "template_error", f"template failed: {type(exc).__name__}: {exc}", retryable=False
-        ) from None
+        raise NodeError("template_error", f"template failed: {type(exc).__name__}: {exc}", retryable=False) from None
     finally:
         _GUARD.reset(token)

@@ -48,17 +48,13 @@ def _compile_template(config: dict[str, Any], ctx: CompileContext) -> _TemplateC
 
 
 def _run_template(config: _TemplateConfig, ctx: RunContext) -> Any:
-    text = render_template(
-        config.template, ctx.data, max_chars=ctx.limits.max_payload_bytes, deadline=ctx.deadline
-    )
+    text = render_template(config.template, ctx.data, max_chars=ctx.limits.max_payload_bytes, deadline=ctx.deadline)
     if not config.parse_json:
         return text
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise NodeError(
-            "invalid_json", f"rendered template is not valid JSON: {exc}", retryable=False
-        ) from None
+        raise NodeError("invalid_json", f"rendered template is not valid JSON: {exc}", retryable=False) from None
 
 
 TEMPLATE = NodeType(
@@ -283,9 +279,7 @@ MERGE = NodeType(
 def _compile_delay(config: dict[str, Any], ctx: CompileContext) -> float:
     seconds = config["seconds"]
     if seconds > ctx.limits.max_delay_seconds:
-        ctx.error(
-            "seconds", f"{seconds} is greater than the maximum delay of {ctx.limits.max_delay_seconds} s"
-        )
+        ctx.error("seconds", f"{seconds} is greater than the maximum delay of {ctx.limits.max_delay_seconds} s")
     return seconds
 
 

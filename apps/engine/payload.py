@@ -15,15 +15,11 @@ _SMALL_INT = 10**20
 
 
 def _not_json(what: str, value: Any) -> NodeError:
-    return NodeError(
-        "invalid_output", f"{what} is not JSON-compatible: {type(value).__name__}", retryable=False
-    )
+    return NodeError("invalid_output", f"{what} is not JSON-compatible: {type(value).__name__}", retryable=False)
 
 
 def _too_large(what: str, limit: int) -> NodeError:
-    return NodeError(
-        "payload_too_large", f"{what} exceeds the payload limit of {limit} bytes", retryable=False
-    )
+    return NodeError("payload_too_large", f"{what} exceeds the payload limit of {limit} bytes", retryable=False)
 
 
 def check_payload(value: Any, limit: int, what: str = "value") -> None:
@@ -61,9 +57,7 @@ def check_payload(value: Any, limit: int, what: str = "value") -> None:
             high += separators
             for key, child in item.items():
                 if type(key) is not str:
-                    raise NodeError(
-                        "invalid_output", f"{what} has a non-string object key {key!r}", retryable=False
-                    )
+                    raise NodeError("invalid_output", f"{what} has a non-string object key {key!r}", retryable=False)
                 n = len(key)
                 low += n + 3
                 high += 6 * n + 3

@@ -25,9 +25,7 @@ RunFunction = Callable[[Any, "RunContext"], Any]
 
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _META_VALIDATOR_CLASS = validator_for(Draft202012Validator.META_SCHEMA, default=Draft202012Validator)
-META_VALIDATOR = _META_VALIDATOR_CLASS(
-    Draft202012Validator.META_SCHEMA, format_checker=_META_VALIDATOR_CLASS.FORMAT_CHECKER
-)
+META_VALIDATOR = _META_VALIDATOR_CLASS(Draft202012Validator.META_SCHEMA, format_checker=_META_VALIDATOR_CLASS.FORMAT_CHECKER)
 # Cancellation and deadlines are noticed within this many seconds while a node sleeps.
 SLEEP_SLICE_S = 0.05
 
@@ -55,9 +53,7 @@ class NodeType:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _TYPE_NAME.match(self.name):
-            raise ValueError(
-                f"invalid node type name {self.name!r}: use 1-64 chars of a-z, 0-9, '_', '.', ':', '-'"
-            )
+            raise ValueError(f"invalid node type name {self.name!r}: use 1-64 chars of a-z, 0-9, '_', '.', ':', '-'")
         if not callable(self.run):
             raise TypeError(f"node type {self.name!r}: run must be callable")
         if self.compile is not None and not callable(self.compile):
@@ -142,9 +138,7 @@ class CompileContext:
         where ``nodes.x`` is just data. Returns None after recording an error.
         """
         try:
-            expression = compile_expression(
-                source, budget=2 * self.limits.max_payload_bytes, fanout=self.limits.max_fanout
-            )
+            expression = compile_expression(source, budget=2 * self.limits.max_payload_bytes, fanout=self.limits.max_fanout)
         except ValueError as exc:
             self.error(field, str(exc))
             return None

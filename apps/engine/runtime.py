@@ -145,9 +145,7 @@ class CompiledWorkflow:
         self._in_degrees = {node.id: node.in_degree for node in nodes if node.in_degree}
         self._outputs = outputs
         # Retries mean backoff sleeps, which a web process should not do while a caller waits.
-        self.is_inline_eligible = all(
-            node.node_type.pure and node.node_type.cpu_light and node.attempts == 1 for node in nodes
-        )
+        self.is_inline_eligible = all(node.node_type.pure and node.node_type.cpu_light and node.attempts == 1 for node in nodes)
 
     @property
     def node_ids(self) -> list[str]:
@@ -168,9 +166,7 @@ class CompiledWorkflow:
                 for error in self._input_validator.iter_errors(inputs)
             ]
         except Unresolvable as exc:
-            raise InputError(
-                [{"field": "", "message": f"the input schema has an unresolvable $ref: {exc}"}]
-            ) from None
+            raise InputError([{"field": "", "message": f"the input schema has an unresolvable $ref: {exc}"}]) from None
         if errors:
             raise InputError(errors)
 
@@ -252,9 +248,7 @@ class _Run:
             try:
                 check_payload(self.data["inputs"], self.limits.max_payload_bytes, "inputs")
             except NodeError as exc:
-                return self._result(
-                    "failed", started, {"node": None, "code": exc.code, "message": exc.message}
-                )
+                return self._result("failed", started, {"node": None, "code": exc.code, "message": exc.message})
             ready = list(self.workflow._roots)
             while ready:
                 wave, ready = ready, []
@@ -272,12 +266,8 @@ class _Run:
             if outputs is None:
                 return self._result("failed", started, self.failure)
         except RunInterrupted as exc:
-            return self._result(
-                exc.status, started, {"node": exc.node, "code": exc.code, "message": exc.message}
-            )
-        return self._result(
-            "completed_with_recovery" if self.recovery else "completed", started, None, outputs
-        )
+            return self._result(exc.status, started, {"node": exc.node, "code": exc.code, "message": exc.message})
+        return self._result("completed_with_recovery" if self.recovery else "completed", started, None, outputs)
 
     def _result(
         self, status: str, started: float, error: dict[str, Any] | None, outputs: dict[str, Any] | None = None
@@ -396,9 +386,7 @@ class _Run:
             if attempt >= node.attempts or not failure.retryable:
                 return None, {"code": failure.code, "message": failure.message}
             if delay > 0:
-                backoff = RunContext(
-                    node.id, self.data, self.limits, run_deadline, run_deadline, self.should_cancel
-                )
+                backoff = RunContext(node.id, self.data, self.limits, run_deadline, run_deadline, self.should_cancel)
                 sleep_until(_monotonic() + delay, backoff)
             delay *= node.multiplier
 

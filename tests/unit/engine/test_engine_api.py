@@ -103,9 +103,7 @@ def test_hello_world_execute_is_fast(hello_definition: dict[str, Any]) -> None:
 
 
 def test_default_input_schema() -> None:
-    workflow = compile_workflow(
-        {"nodes": [{"id": "a", "type": "transform", "config": {"expression": "`1`"}}]}
-    )
+    workflow = compile_workflow({"nodes": [{"id": "a", "type": "transform", "config": {"expression": "`1`"}}]})
     assert workflow.input_schema == {"type": "object"}
     assert workflow.execute({}).outputs == {}
 
@@ -141,9 +139,7 @@ def test_is_inline_eligible(registry: NodeRegistry) -> None:
 
 
 def test_cpu_heavy_pure_type_is_not_inline_eligible() -> None:
-    registry = NodeRegistry(
-        [NodeType(name="chart", run=lambda config, ctx: "<svg/>", pure=True, cpu_light=False)]
-    )
+    registry = NodeRegistry([NodeType(name="chart", run=lambda config, ctx: "<svg/>", pure=True, cpu_light=False)])
     workflow = compile_workflow({"nodes": [{"id": "c", "type": "chart"}]}, registry=registry)
     assert workflow.is_inline_eligible is False
 

@@ -145,9 +145,7 @@ def test_retry_counts_attempts(registry: NodeRegistry, calls: FlakyCalls) -> Non
 
 
 def test_retry_exhausted_fails(registry: NodeRegistry, calls: FlakyCalls) -> None:
-    definition = {
-        "nodes": [{"id": "f", "type": "flaky", "config": {"code": "upstream_down"}, "retry": {"attempts": 4}}]
-    }
+    definition = {"nodes": [{"id": "f", "type": "flaky", "config": {"code": "upstream_down"}, "retry": {"attempts": 4}}]}
     result = run(definition, registry=registry)
     assert result.status == "failed"
     assert result.outputs == {}

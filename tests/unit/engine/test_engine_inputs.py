@@ -31,9 +31,7 @@ SCHEMA = {
 
 @pytest.fixture
 def workflow() -> CompiledWorkflow:
-    return compile_workflow(
-        {"inputs": SCHEMA, "nodes": [{"id": "a", "type": "transform", "config": {"expression": "inputs"}}]}
-    )
+    return compile_workflow({"inputs": SCHEMA, "nodes": [{"id": "a", "type": "transform", "config": {"expression": "inputs"}}]})
 
 
 def input_errors(workflow: CompiledWorkflow, inputs: Any) -> list[dict[str, str]]:
@@ -54,9 +52,7 @@ def test_required_and_type_errors(workflow: CompiledWorkflow) -> None:
 
 
 def test_nested_paths(workflow: CompiledWorkflow) -> None:
-    errors = input_errors(
-        workflow, {"name": "x", "items": [{"id": "a"}, {"id": "b", "qty": "many"}, {"qty": 1}, {"id": 5}]}
-    )
+    errors = input_errors(workflow, {"name": "x", "items": [{"id": "a"}, {"id": "b", "qty": "many"}, {"qty": 1}, {"id": 5}]})
     assert errors == [
         {"field": "items[1].qty", "message": "'many' is not of type 'number'"},
         {"field": "items[2].id", "message": "'id' is a required property"},
@@ -66,9 +62,7 @@ def test_nested_paths(workflow: CompiledWorkflow) -> None:
 
 def test_root_level_errors(workflow: CompiledWorkflow) -> None:
     errors = input_errors(workflow, {"name": "x", "items": [], "extra": 1})
-    assert errors == [
-        {"field": "", "message": "Additional properties are not allowed ('extra' was unexpected)"}
-    ]
+    assert errors == [{"field": "", "message": "Additional properties are not allowed ('extra' was unexpected)"}]
 
 
 def test_inputs_must_be_an_object(workflow: CompiledWorkflow) -> None:

@@ -10,9 +10,7 @@ from engine_helpers import by_node, run
 from apps.engine import Limits
 
 
-def single(
-    node_type: str, config: dict[str, Any], inputs: dict[str, Any] | None = None, **kwargs: Any
-) -> Any:
+def single(node_type: str, config: dict[str, Any], inputs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     definition = {"nodes": [{"id": "n", "type": node_type, "config": config}], "outputs": {"out": "nodes.n"}}
     return run(definition, inputs, **kwargs)
 
@@ -55,10 +53,7 @@ def test_template_renders_inputs_and_nodes() -> None:
 
 
 def test_template_dict_keys_win_over_dict_methods() -> None:
-    assert (
-        output("template", {"template": "{{ inputs.items }}|{{ inputs.keys }}"}, {"items": 3, "keys": "k"})
-        == "3|k"
-    )
+    assert output("template", {"template": "{{ inputs.items }}|{{ inputs.keys }}"}, {"items": 3, "keys": "k"}) == "3|k"
     assert output("template", {"template": "{{ inputs.items() | list | length }}"}, {"a": 1}) == "1"
 
 
@@ -123,10 +118,7 @@ def test_transform_fanout_limit() -> None:
     result = run(definition, {"xs": [{"a": i} for i in range(11)]}, limits=Limits(max_fanout=10))
     assert result.status == "failed"
     assert result.error["code"] == "fanout_exceeded"
-    assert (
-        run(definition, {"xs": [{"a": i} for i in range(10)]}, limits=Limits(max_fanout=10)).status
-        == "completed"
-    )
+    assert run(definition, {"xs": [{"a": i} for i in range(10)]}, limits=Limits(max_fanout=10)).status == "completed"
 
 
 # ------------------------------------------------------------------------------------------ filter
@@ -140,9 +132,7 @@ def test_filter_keeps_truthy_items() -> None:
 
 def test_filter_uses_jmespath_truthiness() -> None:
     config = {"items": "inputs.values", "where": "@"}
-    assert output(
-        "filter", config, {"values": [0, 1, "", "x", [], [1], {}, {"a": 1}, None, False, True]}
-    ) == [
+    assert output("filter", config, {"values": [0, 1, "", "x", [], [1], {}, {"a": 1}, None, False, True]}) == [
         0,
         1,
         "x",

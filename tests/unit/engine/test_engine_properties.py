@@ -31,9 +31,7 @@ def build_definition(size: int, edges: list[tuple[int, int]]) -> dict[str, Any]:
     for i in range(size):
         # Each node adds 1 to the sum of its predecessors, so outputs also prove data flowed along edges.
         terms = ["`1`", *(f"nodes.n{p}" for p in sorted(set(preds[i])) if p != i)]
-        nodes.append(
-            {"id": f"n{i}", "type": "transform", "config": {"expression": f"sum([{', '.join(terms)}])"}}
-        )
+        nodes.append({"id": f"n{i}", "type": "transform", "config": {"expression": f"sum([{', '.join(terms)}])"}})
     return {
         "nodes": nodes,
         "edges": [{"from": f"n{s}", "to": f"n{t}"} for s, t in edges],

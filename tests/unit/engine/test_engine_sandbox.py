@@ -48,9 +48,7 @@ def test_sandbox_escape_attempts_fail_as_node_errors(template: str) -> None:
 
 
 def test_dunder_access_is_reported_as_sandbox_violation() -> None:
-    result = run(
-        {"nodes": [{"id": "evil", "type": "template", "config": {"template": "{{ ''.__class__.__mro__ }}"}}]}
-    )
+    result = run({"nodes": [{"id": "evil", "type": "template", "config": {"template": "{{ ''.__class__.__mro__ }}"}}]})
     assert result.error["code"] == "sandbox_violation"
 
 
@@ -90,9 +88,7 @@ def test_huge_range_is_refused() -> None:
 
 
 def test_recursive_macro_is_stopped_by_the_deadline() -> None:
-    template = (
-        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
-    )
+    template = "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
     started = time.monotonic()
     result = template_result(template, deadline=time.monotonic() + 0.2)
     assert time.monotonic() - started < 2
@@ -101,12 +97,8 @@ def test_recursive_macro_is_stopped_by_the_deadline() -> None:
 
 
 def test_slow_template_exceeding_node_timeout_is_a_node_failure() -> None:
-    template = (
-        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
-    )
-    definition = {
-        "nodes": [{"id": "t", "type": "template", "config": {"template": template}, "timeout_s": 0.05}]
-    }
+    template = "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
+    definition = {"nodes": [{"id": "t", "type": "template", "config": {"template": template}, "timeout_s": 0.05}]}
     result = run(definition)
     assert result.status == "failed"
     assert result.error["code"] == "timeout"

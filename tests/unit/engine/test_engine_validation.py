@@ -24,9 +24,7 @@ def only(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_error_entries_have_node_field_and_message() -> None:
-    for error in definition_errors(
-        {"nodes": [{"id": "a", "type": "nope"}], "edges": [{"from": "a", "to": "b"}]}
-    ):
+    for error in definition_errors({"nodes": [{"id": "a", "type": "nope"}], "edges": [{"from": "a", "to": "b"}]}):
         assert set(error) == {"node", "field", "message"}
         assert isinstance(error["message"], str) and error["message"]
 
@@ -147,9 +145,7 @@ def test_retry_timeout_and_on_error_shapes() -> None:
     assert "nodes[1].retry.multiplier" in fields(errors)
     assert "nodes[1].retry.backoff_s" in fields(errors)
     assert "nodes[2].timeout_s" in fields(errors)
-    assert {"node": "d", "field": "nodes[3].on_error"} in [
-        {k: e[k] for k in ("node", "field")} for e in errors
-    ]
+    assert {"node": "d", "field": "nodes[3].on_error"} in [{k: e[k] for k in ("node", "field")} for e in errors]
     assert "nodes[4].retry.attempts" in fields(errors)
 
 
@@ -256,9 +252,7 @@ def test_fallback_rules() -> None:
         "field": "edges[0].to",
         "message": "fallback node 'fb' (the fallback of 'a') must not have incoming edges",
     } in errors
-    assert any(
-        e["field"] == "nodes[2].on_error.fallback" and "already the fallback" in e["message"] for e in errors
-    )
+    assert any(e["field"] == "nodes[2].on_error.fallback" and "already the fallback" in e["message"] for e in errors)
     assert {
         "node": "c",
         "field": "nodes[3].on_error.fallback",
