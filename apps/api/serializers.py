@@ -42,6 +42,20 @@ class ExecuteSerializer(StrictSerializer):
     environment = serializers.CharField(required=False, default="production")
 
 
+class ValidateSerializer(StrictSerializer):
+    definition = serializers.JSONField()
+
+
+class TestSerializer(StrictSerializer):
+    inputs = serializers.DictField(required=False)
+    suite = serializers.CharField(required=False, help_text="a suite name, or 'all'")
+
+    def validate(self, attrs):
+        if "inputs" in attrs and "suite" in attrs:
+            raise serializers.ValidationError({"suite": "give inputs or suite, not both"})
+        return attrs
+
+
 class ExecutionListQuerySerializer(serializers.Serializer):
     workflow = serializers.CharField(required=False)
     session = serializers.CharField(required=False)

@@ -5,10 +5,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.access import require
 from apps.api import serializers as s
+from apps.runs.models import Channel
 from apps.runs.representation import execution_data
 from apps.runs.selectors import run_get, run_list
-from apps.runs.services import run_cancel
+from apps.runs.services import run_cancel, run_start, run_suite
+from apps.workflows.compiled import compile_definition
 from apps.workflows.representation import deployment_data, workflow_data
 from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list
 from apps.workflows.services import workflow_create, workflow_delete, workflow_deploy, workflow_update
@@ -107,3 +110,29 @@ class ExecutionCancelView(APIView):
     )
     def post(self, request, run_id: str):
         return Response(execution_data(run_cancel(**_ctx(request), run_id=run_id)))
+
+
+class WorkflowValidateView(APIView):
+    @extend_schema(
+        request=s.ValidateSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Check a definition without storing it"
+    )
+    def post(self, request):
+        data = _validated(s.ValidateSerializer, request.data)
+        require(request._request.principal, "workflow.read", tenant_id=request._request.tenant.pk)
+        compiled = compile_definition(data["definition"])
+        return Response({"valid": True, "nodes": compiled.node_ids, "inline_eligible": compiled.is_inline_eligible})
+
+
+class WorkflowTestView(APIView):
+    @extend_schema(
+        request=s.TestSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Run the latest version once, or its test cases"
+    )
+    def post(self, request, ref: str):
+        data = _validated(s.TestSerializer, request.data)
+        if "suite" in data:
+            suite = None if data["suite"] == "all" else data["suite"]
+            return Response(run_suite(**_ctx(request), workflow_ref=ref, suite=suite, channel=Channel.API))
+        execution = run_start(
+            **_ctx(request), workflow_ref=ref, inputs=data.get("inputs", {}), channel=Channel.API, environment=None
+        )
+        return Response(execution_data(execution))

@@ -48,6 +48,9 @@ class Execution(models.Model):
     channel = models.CharField(max_length=20, choices=Channel.choices)
     actor = models.CharField(max_length=200)
     session_id = models.CharField(max_length=40, null=True, blank=True)
+    # A run started by a `subworkflow` node records its parent and how deep it is.
+    parent_id = models.CharField(max_length=40, null=True, blank=True)
+    depth = models.PositiveSmallIntegerField(default=0)
     steps = models.JSONField(default=list)
     recovery = models.JSONField(default=list)
     inline = models.BooleanField(default=False)

@@ -21,6 +21,7 @@ def execution_data(execution: Execution, *, with_steps: bool = True) -> dict[str
         "channel": execution.channel,
         "actor": execution.actor,
         "session": execution.session_id,
+        "parent": execution.parent_id,
         "inputs": execution.inputs,
         "outputs": execution.outputs,
         "error": execution.error,

@@ -4,6 +4,7 @@ import hashlib
 import logging
 import time
 
+import jsonschema
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from django.conf import settings
@@ -14,9 +15,10 @@ from apps.accounts.access import require
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
-from apps.engine import InputError, RunResult
+from apps.engine import CompiledWorkflow, InputError, RunResult
 from apps.runs.models import TERMINAL_STATUSES, Execution, Status, execution_insert
-from apps.workflows.compiled import compiled_version
+from apps.runs.ports import ports_for
+from apps.workflows.compiled import compiled_version, definition_tests
 from apps.workflows.selectors import deployment_target, version_definition, workflow_get
 from nexus_site.celery import app as celery_app
 
@@ -54,23 +56,12 @@ def _resolve(*, principal: Principal, tenant_id: int, ref: str, environment: str
     return target
 
 
-def run_start(
-    *,
-    principal: Principal,
-    tenant_id: int,
-    workflow_ref: str,
-    inputs,
-    channel: str,
-    environment: str | None = "production",
-    session_id: str | None = None,
-    wait: bool = True,
-) -> Execution:
-    """Start a run; when `wait`, return it finished (or still running once the wait budget is spent)."""
-    if session_id is not None:
-        # No session can exist yet (the sessions app is a later issue), so every id given is unknown.
-        raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
+def _prepare(
+    *, principal: Principal, tenant_id: int, ref: str, environment: str | None, inputs
+) -> tuple[CompiledWorkflow, Execution]:
+    """Resolve what to run, validate the inputs, and build the (unsaved) execution: shared by every start."""
     workflow_id, slug, version_id, version_number = _resolve(
-        principal=principal, tenant_id=tenant_id, ref=workflow_ref, environment=environment
+        principal=principal, tenant_id=tenant_id, ref=ref, environment=environment
     )
     compiled = compiled_version(version_id, lambda: version_definition(version_id))
     if not isinstance(inputs, dict):
@@ -89,11 +80,32 @@ def run_start(
         version_number=version_number,
         environment=environment or "",
         inputs=inputs,
-        channel=channel,
-        actor=principal.actor,
-        session_id=session_id,
         created_at=timezone.now(),
     )
+    return compiled, execution
+
+
+def run_start(
+    *,
+    principal: Principal,
+    tenant_id: int,
+    workflow_ref: str,
+    inputs,
+    channel: str,
+    environment: str | None = "production",
+    session_id: str | None = None,
+    wait: bool = True,
+) -> Execution:
+    """Start a run; when `wait`, return it finished (or still running once the wait budget is spent)."""
+    if session_id is not None:
+        # No session can exist yet (the sessions app is a later issue), so every id given is unknown.
+        raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
+    compiled, execution = _prepare(
+        principal=principal, tenant_id=tenant_id, ref=workflow_ref, environment=environment, inputs=inputs
+    )
+    execution.channel = channel
+    execution.actor = principal.actor
+    execution.session_id = session_id
     if wait and settings.NEXUS_INLINE_FAST_PATH and compiled.is_inline_eligible:
         result = compiled.execute(inputs, deadline=time.monotonic() + settings.NEXUS_INLINE_BUDGET_S)
         if result.status != Status.TIMED_OUT:  # over budget: hand the run to a worker with the full budget
@@ -172,6 +184,8 @@ def run_execute(*, run_id: str) -> str:
             deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
             should_cancel=_cancel_checker(run_id),
             on_step=_step_recorder(execution),
+            ports=ports_for(execution),
+            depth=execution.depth,
         )
         _apply_result(execution, result)
         execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
@@ -202,6 +216,35 @@ def _step_recorder(execution: Execution):
     return on_step
 
 
+def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str, depth: int) -> Execution:
+    """Run a deployed workflow of the same tenant for a `subworkflow` node, in this process: the parent
+    already holds a worker, and queueing the child behind it could deadlock a busy pool. The parent run was
+    authorised and its deployed definition names the child, so the child runs under the parent's actor."""
+    tenant = connection.tenant
+    principal = Principal(
+        kind="system", actor=parent.actor, tenant_id=tenant.pk, tenant_slug=getattr(tenant, "slug", None), role="operator"
+    )
+    compiled, child = _prepare(principal=principal, tenant_id=tenant.pk, ref=workflow_ref, environment=environment, inputs=inputs)
+    child.channel = parent.channel
+    child.actor = parent.actor
+    child.session_id = parent.session_id
+    child.parent_id = parent.id
+    child.depth = depth
+    child.status = Status.RUNNING
+    child.attempt = 1
+    child.started_at = child.created_at
+    execution_insert(child)
+    result = compiled.execute(
+        inputs,
+        deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
+        ports=ports_for(child),
+        depth=depth,
+    )
+    _apply_result(child, result)
+    child.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+    return child
+
+
 def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Execution:
     require(principal, "execution.cancel", tenant_id=tenant_id)
     with transaction.atomic():
@@ -216,3 +259,65 @@ def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Executio
             execution.finished_at = timezone.now()
         execution.save(update_fields=["cancel_requested", "status", "finished_at"])
     return execution
+
+
+def run_suite(*, principal: Principal, tenant_id: int, workflow_ref: str, suite: str | None, channel: str) -> dict:
+    """Run the test cases of the workflow's latest version (those of `suite`, or all) and compare."""
+    workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=workflow_ref, action="workflow.test")
+    cases = [
+        case
+        for case in definition_tests(workflow.latest_version.definition)
+        if suite is None or case.get("suite", "integration") == suite
+    ]
+    results = []
+    for case in cases:
+        execution = run_start(
+            principal=principal,
+            tenant_id=tenant_id,
+            workflow_ref=workflow.id,
+            inputs=case.get("inputs", {}),
+            channel=channel,
+            environment=None,
+        )
+        failures = _case_failures(case, execution)
+        results.append(
+            {
+                "name": case["name"],
+                "suite": case.get("suite", "integration"),
+                "status": "failed" if failures else "passed",
+                "execution_id": execution.id,
+                "run_status": execution.status,
+                "outputs": execution.outputs,
+                "failures": failures,
+            }
+        )
+    passed = sum(1 for r in results if r["status"] == "passed")
+    return {
+        "workflow": workflow.slug,
+        "version": workflow.latest_version.number,
+        "suite": suite,
+        "passed": passed,
+        "failed": len(results) - passed,
+        "total": len(results),
+        "cases": results,
+    }
+
+
+def _case_failures(case: dict, execution: Execution) -> list[str]:
+    failures = []
+    expected_status = case.get("expect_status", "completed" if "expect" in case or "expect_schema" in case else None)
+    if expected_status and execution.status != expected_status:
+        failures.append(
+            f"status {execution.status}, expected {expected_status}: {(execution.error or {}).get('message', '')}".rstrip(": ")
+        )
+    outputs = execution.outputs or {}
+    for key, value in (case.get("expect") or {}).items():
+        if key not in outputs:
+            failures.append(f"output '{key}' missing")
+        elif outputs[key] != value:
+            failures.append(f"output '{key}' is {outputs[key]!r}, expected {value!r}")
+    if "expect_schema" in case:
+        for error in jsonschema.Draft202012Validator(case["expect_schema"]).iter_errors(outputs):
+            path = ".".join(str(p) for p in error.absolute_path) or "outputs"
+            failures.append(f"{path}: {error.message}")
+    return failures

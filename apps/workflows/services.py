@@ -17,6 +17,8 @@ from apps.workflows.selectors import target_cache, workflow_get
 from apps.workflows.templates_library import template_get
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$|^[a-z0-9]$")
+# Path words under /api/v1/workflows/ that a slug would shadow.
+RESERVED_SLUGS = frozenset({"validate"})
 ENVIRONMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -50,7 +52,7 @@ def workflow_create(
     template: str | None = None,
 ) -> Workflow:
     require(principal, "workflow.create", tenant_id=tenant_id)
-    if not isinstance(slug, str) or not SLUG_RE.match(slug) or slug.startswith("wf_"):
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or slug.startswith("wf_") or slug in RESERVED_SLUGS:
         raise ValidationFailed(
             "invalid workflow slug",
             fields={"slug": "1-80 characters: lower-case letters, digits and '-', not starting or ending with '-'"},

@@ -55,6 +55,7 @@ SHARED_APPS = [
 TENANT_APPS = [
     "apps.workflows",
     "apps.runs",
+    "apps.events",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -114,6 +115,9 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+}
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
@@ -160,6 +164,16 @@ SPECTACULAR_SETTINGS = {
         "apps.api.schema.add_plain_views",
     ],
 }
+
+# Outbound email (the `email` node): SMTP on this machine unless told otherwise.
+EMAIL_BACKEND = env("NEXUS_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("NEXUS_EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("NEXUS_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("NEXUS_EMAIL_USER", default="")
+EMAIL_HOST_PASSWORD = env("NEXUS_EMAIL_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("NEXUS_EMAIL_TLS", default=False)
+EMAIL_TIMEOUT = env.int("NEXUS_EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("NEXUS_EMAIL_FROM", default="nexus@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

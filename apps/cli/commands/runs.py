@@ -6,16 +6,18 @@ from rich.panel import Panel
 
 from apps.cli.commands import leaf
 from apps.cli.context import parse_json_option, table
+from apps.core.errors import ValidationFailed
 from apps.runs.models import Channel, Status
 from apps.runs.representation import execution_data
 from apps.runs.selectors import run_get, run_list
-from apps.runs.services import run_cancel, run_start
+from apps.runs.services import run_cancel, run_start, run_suite
 
 
 def register(verbs) -> None:
-    test = leaf(verbs, "test", test_workflow, "run the latest version once with the given input and print its outputs")
+    test = leaf(verbs, "test", test_workflow, "run the latest version with --input, or its test cases with --suite")
     test.add_argument("workflow")
-    test.add_argument("--input", default="{}", help="inputs as a JSON object")
+    test.add_argument("--input", default=None, help="inputs as a JSON object")
+    test.add_argument("--suite", default=None, help="run the definition's test cases of this suite ('all' for every case)")
 
     run = leaf(verbs, "run", run_workflow, "run the deployed version")
     run.add_argument("workflow")
@@ -46,7 +48,11 @@ def _render_run(out, d) -> None:
 
 
 def test_workflow(ctx, options) -> None:
-    inputs = parse_json_option(options["input"], name="input")
+    if options["suite"]:
+        if options["input"] is not None:
+            raise ValidationFailed("give --input or --suite, not both", fields={"suite": "conflicts with --input"})
+        return run_test_suite(ctx, options)
+    inputs = parse_json_option(options["input"] or "{}", name="input")
     execution = run_start(
         principal=ctx.principal,
         tenant_id=ctx.tenant.pk,
@@ -66,6 +72,39 @@ def test_workflow(ctx, options) -> None:
         _render_run(ctx.out, data)
     if execution.status not in (Status.COMPLETED, Status.COMPLETED_WITH_RECOVERY):
         sys.stderr.write(f"error: run {execution.id} ended {execution.status}: {(execution.error or {}).get('message', '')}\n")
+        sys.exit(1)
+
+
+def run_test_suite(ctx, options) -> None:
+    suite = None if options["suite"] == "all" else options["suite"]
+    report = run_suite(
+        principal=ctx.principal, tenant_id=ctx.tenant.pk, workflow_ref=options["workflow"], suite=suite, channel=Channel.CLI
+    )
+
+    def render(out, d):
+        rows = [
+            [
+                c["name"],
+                c["suite"],
+                "[green]passed[/]" if c["status"] == "passed" else "[red]failed[/]",
+                c["execution_id"],
+                "; ".join(c["failures"]),
+            ]
+            for c in d["cases"]
+        ]
+        out.print(
+            table(
+                f"{d['workflow']} v{d['version']}: {d['passed']}/{d['total']} passed",
+                ["case", "suite", "result", "run", "why"],
+                rows,
+            )
+        )
+
+    ctx.emit(report, render)
+    if report["total"] == 0:
+        sys.stderr.write(f"error: workflow has no test cases in suite '{options['suite']}'\n")
+        sys.exit(2)
+    if report["failed"]:
         sys.exit(1)
 
 

@@ -3,14 +3,17 @@
 import json
 from pathlib import Path
 
+import yaml
 from rich.panel import Panel
 
 from apps.cli.commands import leaf
 from apps.cli.context import table
 from apps.core.errors import ValidationFailed
+from apps.workflows.compiled import compile_definition
 from apps.workflows.representation import deployment_data, workflow_data
 from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list
-from apps.workflows.services import workflow_create, workflow_delete, workflow_deploy
+from apps.workflows.services import workflow_create, workflow_delete, workflow_deploy, workflow_update
+from apps.workflows.templates_library import templates
 
 
 def register(verbs) -> None:
@@ -24,6 +27,18 @@ def register(verbs) -> None:
     leaf(sub, "list", list_workflows, "list the tenant's workflows")
     leaf(sub, "show", show_workflow, "show a workflow and its definition").add_argument("workflow")
     leaf(sub, "delete", delete_workflow, "delete a workflow (its runs stay in history)").add_argument("workflow")
+    leaf(sub, "validate", validate_workflow, "check a definition file without storing anything").add_argument(
+        "--file", required=True, help="a JSON or YAML definition"
+    )
+    update = leaf(sub, "update", update_workflow, "replace a workflow's definition (adds a version) or rename it")
+    update.add_argument("workflow")
+    update.add_argument("--file", default=None, help="a JSON or YAML definition")
+    update.add_argument("--name", default=None)
+    update.add_argument("--description", default=None)
+
+    templates = verbs.add_parser("template", help="the workflow template library")
+    template_verbs = templates.add_subparsers(dest="template_verb", metavar="VERB", required=True)
+    leaf(template_verbs, "list", list_templates, "list the templates `nexus create workflow --template` accepts")
 
     deploy = leaf(verbs, "deploy", deploy_workflow, "deploy a workflow's latest (or given) version")
     deploy.add_argument("workflow")
@@ -34,20 +49,60 @@ def register(verbs) -> None:
 def _create_args(parser) -> None:
     parser.add_argument("slug")
     parser.add_argument("--template", default=None, help="template name (default basic)")
-    parser.add_argument("--file", default=None, help="a JSON definition file")
+    parser.add_argument("--file", default=None, help="a JSON or YAML definition file")
     parser.add_argument("--name", default="")
     parser.add_argument("--description", default="")
 
 
 def _read_definition(path: str) -> dict:
+    """A definition file: JSON, or YAML for files ending .yaml/.yml (safe loader: data only, no tags)."""
     try:
         text = Path(path).read_text()
     except OSError as error:
         raise ValidationFailed(f"cannot read {path}: {error.strerror}", fields={"file": error.strerror}) from None
+    if path.endswith((".yaml", ".yml")):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValidationFailed(
+                f"{path} is not valid YAML: {error}", code="malformed_yaml", fields={"file": str(error)}
+            ) from None
     try:
         return json.loads(text)
     except ValueError as error:
         raise ValidationFailed(f"{path} is not valid JSON: {error}", code="malformed_json", fields={"file": str(error)}) from None
+
+
+def validate_workflow(ctx, options) -> None:
+    compiled = compile_definition(_read_definition(options["file"]))
+    data = {"valid": True, "nodes": compiled.node_ids, "inline_eligible": compiled.is_inline_eligible}
+    ctx.emit(data, lambda out, d: out.print(f"[green]valid[/]: {len(d['nodes'])} nodes ({', '.join(d['nodes'])})"))
+
+
+def update_workflow(ctx, options) -> None:
+    definition = _read_definition(options["file"]) if options["file"] else None
+    workflow = workflow_update(
+        principal=ctx.principal,
+        tenant_id=ctx.tenant.pk,
+        ref=options["workflow"],
+        name=options["name"],
+        description=options["description"],
+        definition=definition,
+    )
+    data = workflow_data(workflow)
+    ctx.emit(data, lambda out, d: out.print(f"{d['slug']} is at version {d['version']}"))
+
+
+def list_templates(ctx, options) -> None:
+    data = {"templates": [{"name": name, "title": t["name"], "description": t["description"]} for name, t in templates().items()]}
+    ctx.emit(
+        data,
+        lambda out, d: out.print(
+            table(
+                "templates", ["name", "title", "description"], [[t["name"], t["title"], t["description"]] for t in d["templates"]]
+            )
+        ),
+    )
 
 
 def create_workflow(ctx, options) -> None:

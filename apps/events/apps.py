@@ -1,0 +1,8 @@
+"""Django app config for events."""
+
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    name = "apps.events"
+    label = "events"
