@@ -3,8 +3,9 @@
 from apps.core.errors import PermissionDenied
 from apps.core.principal import Principal
 
+# Roles from least to most powerful: a role may do everything the ones below it may.
+ROLE_RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
 # Every action a principal can take inside a tenant, and the least role that may take it.
-_RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
 ACTIONS: dict[str, str] = {
     "workflow.read": "viewer",
     "execution.read": "viewer",
@@ -18,7 +19,14 @@ ACTIONS: dict[str, str] = {
     "apikey.read": "admin",
     "apikey.create": "admin",
     "apikey.revoke": "admin",
+    "member.read": "viewer",
+    "member.write": "admin",
+    "dataset.read": "viewer",
+    "dataset.write": "developer",
+    "artifact.read": "viewer",
 }
+# Actions outside any tenant (users are global): platform admins only.
+PLATFORM_ACTIONS = frozenset({"user.create", "user.list"})
 
 
 def can(principal: Principal, action: str) -> bool:
@@ -27,7 +35,11 @@ def can(principal: Principal, action: str) -> bool:
         return False
     if principal.is_platform_admin:
         return True
-    return _RANK.get(principal.role or "", 0) >= _RANK[needed]
+    return ROLE_RANK.get(principal.role or "", 0) >= ROLE_RANK[needed]
+
+
+def outranks(role: str | None, other: str | None) -> bool:
+    return ROLE_RANK.get(role or "", 0) > ROLE_RANK.get(other or "", 0)
 
 
 def require(principal: Principal, action: str, *, tenant_id: int | None) -> None:
@@ -40,3 +52,9 @@ def require(principal: Principal, action: str, *, tenant_id: int | None) -> None
         raise PermissionDenied("not a member of this tenant", code="permission_denied")
     if not can(principal, action):
         raise PermissionDenied(f"role '{principal.role}' may not {action.replace('.', ' ')}", code="permission_denied")
+
+
+def require_platform_admin(principal: Principal, action: str) -> None:
+    """Raise unless `principal` is a platform admin; `action` must be a registered platform action."""
+    if action not in PLATFORM_ACTIONS or not principal.is_platform_admin:
+        raise PermissionDenied(f"only platform admins may {action.replace('.', ' ')}", code="permission_denied")

@@ -41,3 +41,8 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class LoginOutcome(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"

@@ -1,24 +1,36 @@
-"""Account writes: users, memberships and API keys."""
+"""Account writes: users, memberships, API keys, and logins (JWT pairs, LDAP group sync)."""
 
 import hashlib
+import logging
 import secrets
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.access import require
-from apps.accounts.models import ApiKey, Membership, Role
+from apps.accounts.access import outranks, require, require_platform_admin
+from apps.accounts.auth_config import dn_key
+from apps.accounts.models import ApiKey, LoginOutcome, Membership, Role
+from apps.accounts.tokens import TokenPair, token_pair_issue
 from apps.core.cache import TTLCache
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
 
+logger = logging.getLogger("nexus.auth")
+
 KEY_PREFIX = "nxk_"
 # key hash -> (key id, role, tenant id) of live keys, read by principal_from_api_key on every request.
 key_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
+# (user id, tenant id) -> (username, is_superuser, role) or False, read by principal_from_access_token on
+# every request with a JWT; cleared here whenever a membership changes.
+member_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
 
 
 def hash_key(raw_key: str) -> str:
@@ -82,4 +94,180 @@ def user_create(*, username: str, password: str, email: str = "", is_platform_ad
 def membership_set(*, user, tenant: Tenant, role: str) -> Membership:
     _check_role(role)
     membership, _ = Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+    _forget_memberships()
     return membership
+
+
+def membership_remove(*, user, tenant: Tenant) -> bool:
+    deleted, _ = Membership.objects.filter(user=user, tenant=tenant).delete()
+    _forget_memberships()
+    return bool(deleted)
+
+
+def _forget_memberships() -> None:
+    # Now, and again after commit: a request served in between could cache the old row for its TTL.
+    member_cache.clear()
+    transaction.on_commit(member_cache.clear)
+
+
+def _user_get(username: str):
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(f"user '{username}' does not exist", code="user_not_found")
+    return user
+
+
+def user_register(*, principal: Principal, username: str, password: str, email: str = "", is_platform_admin: bool = False):
+    """A platform admin adds a local user (one login across tenants); memberships are added separately."""
+    require_platform_admin(principal, "user.create")
+    User = get_user_model()
+    fields: dict[str, str] = {}
+    try:
+        User.username_validator(username)
+    except DjangoValidationError as error:
+        fields["username"] = "; ".join(error.messages)
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError as error:
+            fields["email"] = "; ".join(error.messages)
+    try:
+        validate_password(password, user=User(username=username, email=email))
+    except DjangoValidationError as error:
+        fields["password"] = "; ".join(error.messages)
+    if fields:
+        raise ValidationFailed("invalid user", fields=fields)
+    return user_create(username=username, password=password, email=email, is_platform_admin=is_platform_admin)
+
+
+def _check_may_manage(principal: Principal, *, current_role: str | None, new_role: str | None) -> None:
+    """Nobody but a platform admin grants, changes or removes a role above their own."""
+    if principal.is_platform_admin:
+        return
+    if outranks(new_role, principal.role) or outranks(current_role, principal.role):
+        raise PermissionDenied(f"role '{principal.role}' may not manage a member above it", code="permission_denied")
+
+
+def _keep_an_owner(*, tenant: Tenant, leaving: Membership | None) -> None:
+    if leaving is not None and leaving.role == Role.OWNER:
+        if not Membership.objects.filter(tenant=tenant, role=Role.OWNER).exclude(pk=leaving.pk).exists():
+            raise Conflict(f"tenant '{tenant.slug}' must keep at least one owner", code="last_owner")
+
+
+def member_add(*, principal: Principal, tenant: Tenant, username: str, role: str) -> Membership:
+    """Give `username` `role` in `tenant`, or change the role they have there."""
+    require(principal, "member.write", tenant_id=tenant.pk)
+    _check_role(role)
+    user = _user_get(username)
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().filter(user=user, tenant=tenant).first()
+        _check_may_manage(principal, current_role=current.role if current else None, new_role=role)
+        if role != Role.OWNER:
+            _keep_an_owner(tenant=tenant, leaving=current)
+        return membership_set(user=user, tenant=tenant, role=role)
+
+
+def member_remove(*, principal: Principal, tenant: Tenant, username: str) -> Membership:
+    require(principal, "member.write", tenant_id=tenant.pk)
+    user = _user_get(username)
+    with transaction.atomic():
+        current = Membership.objects.select_for_update().filter(user=user, tenant=tenant).first()
+        if current is None:
+            raise NotFound(f"user '{username}' is not a member of tenant '{tenant.slug}'", code="not_a_member")
+        _check_may_manage(principal, current_role=current.role, new_role=None)
+        _keep_an_owner(tenant=tenant, leaving=current)
+        membership_remove(user=user, tenant=tenant)
+    return current
+
+
+def memberships_sync_from_groups(*, user, group_dns: Iterable[str], role_map: dict[str, dict[str, str]]) -> dict[str, str | None]:
+    """Set the user's role in every tenant `role_map` names to the highest role their groups grant there,
+    removing the membership when no group grants one. Tenants the map does not name are left alone, so
+    memberships given by hand elsewhere survive. `role_map` is keyed by auth_config.dn_key.
+
+    Returns {tenant slug: role or None}.
+    """
+    granted: dict[str, str | None] = {grant["tenant"]: None for grant in role_map.values()}
+    for group_dn in group_dns:
+        grant = role_map.get(dn_key(group_dn))
+        if grant is not None and outranks(grant["role"], granted[grant["tenant"]]):
+            granted[grant["tenant"]] = grant["role"]
+    tenants = {tenant.slug: tenant for tenant in Tenant.objects.filter(slug__in=list(granted))}
+    for slug in sorted(set(granted) - set(tenants)):
+        logger.warning("NEXUS_LDAP_ROLE_MAP names tenant '%s', which does not exist", slug)
+    with transaction.atomic():
+        current = {m.tenant_id: m for m in Membership.objects.select_for_update().filter(user=user, tenant__in=tenants.values())}
+        for slug, tenant in tenants.items():
+            role, membership = granted[slug], current.get(tenant.pk)
+            if role is None and membership is not None:
+                membership.delete()
+            elif role is not None and (membership is None or membership.role != role):
+                Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+        _forget_memberships()
+    return {slug: granted[slug] for slug in tenants}
+
+
+def login_attempted(
+    *, username: str, tenant_slug: str | None, outcome: str, ip: str | None, reason: str = "", channel: str = "api"
+) -> None:
+    """Every login, successful or not, on every channel, passes here once: the hook for the audit log.
+
+    It only logs for now. Never give it the password.
+    """
+    if outcome == LoginOutcome.SUCCESS:
+        logger.info("login succeeded: user=%r tenant=%s ip=%s channel=%s", username, tenant_slug, ip, channel)
+    else:
+        logger.warning("login failed: user=%r tenant=%s ip=%s channel=%s reason=%s", username, tenant_slug, ip, channel, reason)
+
+
+def _login_tenant(*, user, tenant_slug: str | None) -> tuple[Tenant, str]:
+    """The tenant a login is for and the role there. Platform admins may pick any tenant, as owners."""
+    memberships = list(
+        Membership.objects.filter(user=user, tenant__is_active=True)
+        .exclude(tenant__schema_name=settings.PUBLIC_SCHEMA_NAME)
+        .select_related("tenant")
+        .order_by("tenant__slug")
+    )
+    if tenant_slug:
+        tenant = next((m.tenant for m in memberships if m.tenant.slug == tenant_slug), None)
+        if tenant is None and user.is_superuser:
+            tenant = (
+                Tenant.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).filter(slug=tenant_slug, is_active=True).first()
+            )
+        if tenant is None:
+            # One answer for an unknown tenant and another's tenant: no probing for tenant names.
+            raise PermissionDenied(f"not a member of tenant '{tenant_slug}'", code="not_a_member")
+    elif len(memberships) == 1:
+        tenant = memberships[0].tenant
+    elif memberships or user.is_superuser:
+        choices = ", ".join(m.tenant.slug for m in memberships) or "any tenant (platform admin)"
+        raise ValidationFailed(
+            "name the tenant to log in to", code="tenant_required", fields={"tenant": f"required: one of {choices}"}
+        )
+    else:
+        raise PermissionDenied("not a member of any tenant", code="not_a_member")
+    if user.is_superuser:
+        return tenant, Role.OWNER
+    return tenant, next(m.role for m in memberships if m.tenant_id == tenant.pk)
+
+
+def user_login(
+    *, username: str, password: str, tenant_slug: str | None = None, ip: str | None = None, channel: str = "api"
+) -> TokenPair:
+    """Check a password with Django's backends (local users, and LDAP when configured) and issue a JWT
+    pair for one tenant. A wrong password, an unknown user and an inactive one get the same answer."""
+    try:
+        user = authenticate(None, username=username, password=password)
+        if user is None or not user.is_active:
+            raise NotAuthenticated("invalid username or password", code="invalid_credentials")
+        tenant, role = _login_tenant(user=user, tenant_slug=tenant_slug or None)
+        pair = token_pair_issue(user=user, tenant=tenant, role=role)
+    except ApplicationError as error:
+        login_attempted(
+            username=username, tenant_slug=tenant_slug, outcome=LoginOutcome.FAILURE, ip=ip, reason=error.code, channel=channel
+        )
+        raise
+    login_attempted(
+        username=user.username, tenant_slug=tenant.slug, outcome=LoginOutcome.SUCCESS, ip=ip, reason="", channel=channel
+    )
+    return pair

@@ -18,7 +18,7 @@ def add_plain_views(result, generator, request, public):
             "required": ["detail", "code"],
         },
     )
-    error = {"content": {"application/json": {"schema": _ERROR}}}
+    error = {"description": "Error: {detail, code, fields}", "content": {"application/json": {"schema": _ERROR}}}
     paths["/api/v1/workflows/{ref}/execute/"] = {
         "post": {
             "operationId": "workflows_execute",

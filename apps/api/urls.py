@@ -3,11 +3,15 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import views
+from apps.api import artifacts, datasets, views
+from apps.api.auth import LoginView, RefreshView
 from apps.api.execute import workflow_execute
+from apps.api.tenants import TenantDetailView, TenantListView, TenantResumeView, TenantSuspendView
 
 urlpatterns = [
     path("v1/workflows/<str:ref>/execute/", workflow_execute),  # first: the hot path resolves soonest
+    path("v1/auth/token/", LoginView.as_view()),
+    path("v1/auth/refresh/", RefreshView.as_view()),
     path("v1/workflows/", views.WorkflowListView.as_view()),
     path("v1/workflows/validate/", views.WorkflowValidateView.as_view()),
     path("v1/workflows/<str:ref>/", views.WorkflowDetailView.as_view()),
@@ -16,6 +20,17 @@ urlpatterns = [
     path("v1/executions/", views.ExecutionListView.as_view()),
     path("v1/executions/<str:run_id>/", views.ExecutionDetailView.as_view()),
     path("v1/executions/<str:run_id>/cancel/", views.ExecutionCancelView.as_view()),
+    path("v1/datasets/", datasets.DatasetListView.as_view()),
+    path("v1/datasets/<str:ref>/", datasets.DatasetDetailView.as_view()),
+    path("v1/datasets/<str:ref>/rows/", datasets.DatasetRowsView.as_view()),
+    path("v1/datasets/<str:ref>/query/", datasets.DatasetQueryView.as_view()),
+    path("v1/artifacts/", artifacts.ArtifactListView.as_view()),
+    path("v1/artifacts/<str:artifact_id>/", artifacts.ArtifactDetailView.as_view()),
+    path("v1/artifacts/<str:artifact_id>/download/", artifacts.ArtifactDownloadView.as_view()),
+    path("v1/tenants/", TenantListView.as_view()),
+    path("v1/tenants/<str:slug>/", TenantDetailView.as_view()),
+    path("v1/tenants/<str:slug>/suspend/", TenantSuspendView.as_view()),
+    path("v1/tenants/<str:slug>/resume/", TenantResumeView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -31,7 +31,7 @@ def _validated(serializer_class, data):
 
 
 class WorkflowListView(APIView):
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="List the tenant's workflows")
+    @extend_schema(operation_id="workflows_list", responses={200: JSON_OBJECT, **ERRORS}, summary="List the tenant's workflows")
     def get(self, request):
         workflows = workflow_list(**_ctx(request))
         deployments = deployments_by_workflow([w.id for w in workflows])
@@ -86,6 +86,7 @@ class WorkflowDeployView(APIView):
 
 class ExecutionListView(APIView):
     @extend_schema(
+        operation_id="executions_list",
         parameters=[s.ExecutionListQuerySerializer],
         responses={200: JSON_OBJECT, **ERRORS},
         summary="List executions, newest first",

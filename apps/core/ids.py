@@ -5,7 +5,7 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
-PREFIXES = frozenset({"wf", "wfv", "run", "ses", "app", "evt", "aud", "whd", "key", "dep"})
+PREFIXES = frozenset({"wf", "wfv", "run", "ses", "app", "evt", "aud", "whd", "key", "dep", "ds", "art"})
 
 
 def new_id(prefix: str) -> str:

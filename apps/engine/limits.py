@@ -14,5 +14,27 @@ class Limits:
     max_payload_bytes: int = 1_000_000
     max_run_seconds: float = 300
     max_delay_seconds: float = 60
-    # Longest list a node may consume or produce in map-like operations (filters, projections).
+    # Longest list a node may consume or produce in map-like operations (filters, projections, rows).
     max_fanout: int = 1000
+    # Largest HTTP response body an http_request node reads (also the most its config may ask for).
+    max_http_response_bytes: int = 1_000_000
+    # http_request refuses loopback, private, link-local, multicast, reserved and unspecified
+    # addresses unless this is True (tests, on-premises installs) or the host is listed below.
+    allow_private_network: bool = False
+    # Host names (compared case-insensitively, exactly) exempt from the address check.
+    http_allowed_hosts: tuple[str, ...] = ()
+    # How deep subworkflow nodes may nest: a top-level run has depth 0, its children depth 1, ...
+    max_subworkflow_depth: int = 3
+    # Worker threads per run for branches that run concurrently.
+    max_parallel_nodes: int = 8
+
+    def __post_init__(self) -> None:
+        hosts = self.http_allowed_hosts
+        if isinstance(hosts, str):
+            hosts = (hosts,)
+        # Settings often give a list; normalise so membership tests are exact and the value stays hashable.
+        object.__setattr__(self, "http_allowed_hosts", tuple(str(host).strip().lower().rstrip(".") for host in hosts))
+        if self.max_parallel_nodes < 1:
+            raise ValueError("max_parallel_nodes must be at least 1")
+        if self.max_subworkflow_depth < 0:
+            raise ValueError("max_subworkflow_depth must not be negative")

@@ -1,4 +1,4 @@
-"""Built-in node types (template, transform, filter, condition, merge, delay) and the default registry."""
+"""Core node types (template, transform, filter, condition, merge, delay) and the default registry with the library."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from jinja2 import Template
 
 from .errors import NodeError
 from .expressions import Expression, is_truthy, render_template
+from .library.chart import CHART_NODE
+from .library.datasets import DATASET_QUERY_NODE
+from .library.http import HTTP_REQUEST_NODE
+from .library.messaging import EMAIL_NODE, NOTIFY_NODE
+from .library.metrics import METRICS_NODE
+from .library.subworkflow import SUBWORKFLOW_NODE
 from .registry import CompileContext, NodeRegistry, NodeType, RunContext
 
 __all__ = ["BUILTIN_NODE_TYPES", "default_registry"]
@@ -65,13 +71,25 @@ TEMPLATE = NodeType(
         "additionalProperties": False,
         "required": ["template"],
         "properties": {
-            "template": {"type": "string"},
-            "output": {"enum": ["text", "json"]},
+            "template": {"type": "string", "description": "Jinja template (sandboxed; undefined values are errors)."},
+            "output": {
+                "enum": ["text", "json"],
+                "default": "text",
+                "description": "`text` outputs the rendered string; `json` parses it as JSON.",
+            },
         },
     },
     compile=_compile_template,
     run=_run_template,
     pure=True,
+    output='The rendered string, or the JSON value it parses to with `"output": "json"`.',
+    errors={
+        "template_undefined": "the template uses a value that does not exist",
+        "template_error": "rendering failed (type errors, too deep recursion, ...)",
+        "sandbox_violation": "the template tried something the sandbox forbids",
+        "invalid_json": 'with `"output": "json"`, the rendered text is not JSON',
+    },
+    example={"id": "greet", "type": "template", "config": {"template": "Hello, {{ inputs.name }}!"}},
 )
 
 
@@ -112,17 +130,26 @@ TRANSFORM = NodeType(
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "expression": {"type": "string", "minLength": 1},
+            "expression": {"type": "string", "minLength": 1, "description": "JMESPath expression; its value is the output."},
             "mapping": {
                 "type": "object",
                 "minProperties": 1,
                 "additionalProperties": {"type": "string", "minLength": 1},
+                "description": "Output object: each key's value is a JMESPath expression. Exactly one of "
+                "`expression` and `mapping`.",
             },
         },
     },
     compile=_compile_transform,
     run=_run_transform,
     pure=True,
+    output="Whatever the expression yields (any JSON value), or an object with the mapping's keys.",
+    errors={"expression_error": "the expression failed at run time (e.g. a function got the wrong type)"},
+    example={
+        "id": "normalise",
+        "type": "transform",
+        "config": {"expression": "inputs.rows[].{id: id, category: category || 'uncategorised', amount: amount}"},
+    },
 )
 
 
@@ -170,13 +197,24 @@ FILTER = NodeType(
         "additionalProperties": False,
         "required": ["items", "where"],
         "properties": {
-            "items": {"type": "string", "minLength": 1},
-            "where": {"type": "string", "minLength": 1},
+            "items": {"type": "string", "minLength": 1, "description": "JMESPath expression yielding the list to filter."},
+            "where": {
+                "type": "string",
+                "minLength": 1,
+                "description": "JMESPath condition evaluated against each item (`@`); truthy keeps the item.",
+            },
         },
     },
     compile=_compile_filter,
     run=_run_filter,
     pure=True,
+    output="The list of kept items, in their original order.",
+    errors={
+        "not_a_list": "`items` did not yield a list",
+        "fanout_exceeded": "the list is longer than `max_fanout`",
+        "expression_error": "an expression failed at run time",
+    },
+    example={"id": "clean", "type": "filter", "config": {"items": "inputs.rows", "where": "amount >= `0`"}},
 )
 
 
@@ -198,11 +236,20 @@ CONDITION = NodeType(
         "type": "object",
         "additionalProperties": False,
         "required": ["expression"],
-        "properties": {"expression": {"type": "string", "minLength": 1}},
+        "properties": {
+            "expression": {
+                "type": "string",
+                "minLength": 1,
+                "description": "JMESPath expression; JMESPath truthiness gives the value.",
+            }
+        },
     },
     compile=_compile_condition,
     run=_run_condition,
     pure=True,
+    output='`{"value": true}` or `{"value": false}`; branch on it with `"when": "nodes.<id>.value"` on edges.',
+    errors={"expression_error": "the expression failed at run time"},
+    example={"id": "check", "type": "condition", "config": {"expression": "inputs.amount > `100`"}},
 )
 
 
@@ -263,13 +310,27 @@ MERGE = NodeType(
         "additionalProperties": False,
         "required": ["from"],
         "properties": {
-            "from": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}},
-            "mode": {"enum": ["object", "list", "deep"]},
+            "from": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "string"},
+                "description": "Ids of upstream nodes to combine (each must have a path of edges to this node).",
+            },
+            "mode": {
+                "enum": ["object", "list", "deep"],
+                "default": "object",
+                "description": "`object`: {id: output}; `list`: [outputs in `from` order]; `deep`: the object "
+                "outputs deep-merged, later ones winning (null outputs contribute nothing).",
+            },
         },
     },
     compile=_compile_merge,
     run=_run_merge,
     pure=True,
+    output="An object keyed by node id, a list, or one deep-merged object (by `mode`). Skipped nodes appear as null.",
+    errors={"merge_type_error": "in `deep` mode, an output is neither an object nor null"},
+    example={"id": "join", "type": "merge", "config": {"from": ["stats", "by_category"], "mode": "object"}},
 )
 
 
@@ -295,14 +356,33 @@ DELAY = NodeType(
         "type": "object",
         "additionalProperties": False,
         "required": ["seconds"],
-        "properties": {"seconds": {"type": "number", "minimum": 0}},
+        "properties": {
+            "seconds": {
+                "type": "number",
+                "minimum": 0,
+                "description": "How long to wait; at most `max_delay_seconds` (60 by default).",
+            }
+        },
     },
     compile=_compile_delay,
     run=_run_delay,
     pure=False,
+    output='`{"slept_s": <seconds>}`.',
+    errors={},
+    example={"id": "wait", "type": "delay", "config": {"seconds": 2}},
 )
 
 
-BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (TEMPLATE, TRANSFORM, FILTER, CONDITION, MERGE, DELAY)
+CORE_NODE_TYPES: tuple[NodeType, ...] = (TEMPLATE, TRANSFORM, FILTER, CONDITION, MERGE, DELAY)
+LIBRARY_NODE_TYPES: tuple[NodeType, ...] = (
+    HTTP_REQUEST_NODE,
+    METRICS_NODE,
+    CHART_NODE,
+    DATASET_QUERY_NODE,
+    EMAIL_NODE,
+    NOTIFY_NODE,
+    SUBWORKFLOW_NODE,
+)
+BUILTIN_NODE_TYPES: tuple[NodeType, ...] = CORE_NODE_TYPES + LIBRARY_NODE_TYPES
 
 default_registry = NodeRegistry(BUILTIN_NODE_TYPES)

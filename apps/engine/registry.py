@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Template
@@ -18,7 +19,7 @@ from .errors import NodeError, RunInterrupted
 from .expressions import Expression, compile_expression, compile_template
 from .limits import Limits
 
-__all__ = ["CompileContext", "NodeRegistry", "NodeType", "RunContext"]
+__all__ = ["CompileContext", "NodeRegistry", "NodeType", "RunContext", "StopSignal"]
 
 CompileHook = Callable[[dict[str, Any], "CompileContext"], Any]
 RunFunction = Callable[[Any, "RunContext"], Any]
@@ -39,7 +40,12 @@ class NodeType:
     problems with ``ctx.error(field, message)`` or raise ``ConfigError``. Without a hook `run`
     gets the config dict itself. `run(compiled_config, ctx)` returns the node's JSON output or
     raises ``NodeError``. `pure` means no I/O and no side effects; `cpu_light` that it finishes in
-    well under a millisecond for typical inputs. Both are required for the inline fast path.
+    well under a millisecond for typical inputs. Both are required for the inline fast path, and
+    nodes that are both run on the calling thread; the others run on the run's worker threads
+    when other branches are in flight, so their `run` must be thread-safe.
+
+    `description`, `output` (the shape of the output, Markdown), `errors` (error code -> when it is
+    raised) and `example` (one node of a definition) only feed the generated documentation.
     """
 
     name: str
@@ -49,6 +55,9 @@ class NodeType:
     pure: bool = False
     cpu_light: bool = True
     description: str = ""
+    output: str = ""
+    errors: Mapping[str, str] = field(default_factory=dict)
+    example: Mapping[str, Any] | None = None
     validator: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -159,14 +168,32 @@ class CompileContext:
         return template
 
 
+_NO_PORTS: Mapping[str, Any] = MappingProxyType({})
+
+
+class StopSignal:
+    """Set once by the scheduler when a run must stop; every RunContext of the run polls it in `check`."""
+
+    __slots__ = ("interrupt",)
+
+    def __init__(self) -> None:
+        # Written by the scheduler thread, read by worker threads: a single attribute store is atomic.
+        self.interrupt: RunInterrupted | None = None
+
+
 class RunContext:
-    """What a node's run function sees: the run context data, limits and deadline helpers.
+    """What a node's run function sees: the run context data, limits, ports and deadline helpers.
 
     ``data`` is ``{"inputs": ..., "nodes": {...}}``, the value expressions are evaluated against;
-    ``nodes`` holds outputs of finished nodes (None for skipped ones). Treat both as read-only.
+    ``nodes`` holds the outputs of the nodes guaranteed to have settled before this one (its
+    upstream; None for skipped ones), so a node's result never depends on how concurrent branches
+    happened to interleave. Treat both as read-only. ``ports`` maps service names ("datasets",
+    "artifacts", "mail", "events", "workflows": see ``apps.engine.ports``) to the objects the caller
+    of ``execute`` provided; ``depth`` is 0 for a top-level run and n for a run started by a
+    subworkflow node n levels down.
     """
 
-    __slots__ = ("_should_cancel", "data", "deadline", "limits", "node_id", "run_deadline")
+    __slots__ = ("_should_cancel", "_stop", "data", "deadline", "depth", "limits", "node_id", "ports", "run_deadline")
 
     def __init__(
         self,
@@ -176,6 +203,10 @@ class RunContext:
         deadline: float,
         run_deadline: float,
         should_cancel: Callable[[], bool] | None,
+        *,
+        ports: Mapping[str, Any] | None = None,
+        depth: int = 0,
+        stop: StopSignal | None = None,
     ) -> None:
         self.node_id = node_id
         self.data = data
@@ -183,7 +214,10 @@ class RunContext:
         # time.monotonic() value: the earlier of the run deadline and this attempt's timeout_s.
         self.deadline = deadline
         self.run_deadline = run_deadline
+        self.ports = ports if ports is not None else _NO_PORTS
+        self.depth = depth
         self._should_cancel = should_cancel
+        self._stop = stop
 
     @property
     def inputs(self) -> Any:
@@ -193,12 +227,27 @@ class RunContext:
     def nodes(self) -> dict[str, Any]:
         return self.data["nodes"]
 
+    def port(self, name: str) -> Any:
+        """The service `name` of this run; raises NodeError port_unavailable when the run has none."""
+        port = self.ports.get(name)
+        if port is None:
+            raise NodeError(
+                "port_unavailable",
+                f"node {self.node_id!r} needs the {name!r} service, which this run does not have",
+                retryable=False,
+            )
+        return port
+
     def remaining(self) -> float:
         """Seconds left before this node must finish (use it as an I/O timeout)."""
         return max(0.0, self.deadline - time.monotonic())
 
     def check(self) -> None:
-        """Raise if the run was cancelled or a deadline passed; call it in long loops."""
+        """Raise if the run was cancelled, is stopping, or a deadline passed; call it in long loops."""
+        stop = self._stop
+        if stop is not None and stop.interrupt is not None:
+            reason = stop.interrupt
+            raise RunInterrupted(reason.status, reason.code, reason.message, self.node_id)
         if self._should_cancel is not None and self._should_cancel():
             raise RunInterrupted("cancelled", "cancelled", "run was cancelled", self.node_id)
         now = time.monotonic()

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import time
+from contextlib import contextmanager
 
 import jsonschema
 from celery.exceptions import TimeoutError as CeleryTimeout
@@ -186,6 +187,7 @@ def run_execute(*, run_id: str) -> str:
             on_step=_step_recorder(execution),
             ports=ports_for(execution),
             depth=execution.depth,
+            worker_scope=_tenant_scope(connection.tenant),
         )
         _apply_result(execution, result)
         execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
@@ -216,6 +218,21 @@ def _step_recorder(execution: Execution):
     return on_step
 
 
+def _tenant_scope(tenant):
+    """For nodes the engine runs on its worker threads: each thread's own connection must be in the run's
+    tenant schema, and must be closed when the node is done (threads are not Django requests)."""
+
+    @contextmanager
+    def scope():
+        connection.set_tenant(tenant)
+        try:
+            yield
+        finally:
+            connection.close()
+
+    return scope
+
+
 def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str, depth: int) -> Execution:
     """Run a deployed workflow of the same tenant for a `subworkflow` node, in this process: the parent
     already holds a worker, and queueing the child behind it could deadlock a busy pool. The parent run was
@@ -239,6 +256,7 @@ def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str,
         deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
         ports=ports_for(child),
         depth=depth,
+        worker_scope=_tenant_scope(tenant),
     )
     _apply_result(child, result)
     child.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])

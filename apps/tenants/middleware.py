@@ -4,12 +4,14 @@ from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
 
-from apps.accounts.selectors import principal_from_api_key
+from apps.accounts.selectors import principal_from_access_token, principal_from_api_key
 from apps.core.errors import ApplicationError
 from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
 PUBLIC_PREFIXES = ("/health", "/admin/", "/static/")
+# The login endpoints, exactly: they take a password or a refresh token instead, and ignore any credential.
+LOGIN_PATHS = frozenset({"/api/v1/auth/token/", "/api/v1/auth/refresh/"})
 
 
 def credential_from_headers(authorization: str, api_key: str) -> str:
@@ -37,9 +39,15 @@ class TenantPrincipalMiddleware:
         request.tenant = None
         meta = request.META
         raw = credential_from_headers(meta.get("HTTP_AUTHORIZATION", ""), meta.get("HTTP_X_API_KEY", ""))
-        if raw:
+        if request.path_info in LOGIN_PATHS:
+            pass  # no principal, no tenant: the login services read only the public schema
+        elif raw:
             try:
-                request.principal, request.tenant = principal_from_api_key(raw)
+                # A JWT is three dot-separated parts; anything else (nxk_ keys, garbage) is answered as a key.
+                if not raw.startswith("nxk_") and raw.count(".") == 2:
+                    request.principal, request.tenant = principal_from_access_token(raw)
+                else:
+                    request.principal, request.tenant = principal_from_api_key(raw)
             except ApplicationError as error:
                 return _unauthorized(error)
         elif not request.path_info.startswith(PUBLIC_PREFIXES):

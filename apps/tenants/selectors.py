@@ -1,25 +1,41 @@
-"""Tenant reads, with a small per-process cache for the per-request lookups."""
+"""Tenant reads, with a small per-process cache for the per-request lookups.
+
+Every listing here leaves out the public schema's row and the template that new schemas are cloned from.
+"""
 
 import time
 
-from django.conf import settings
-
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, PermissionDenied
+from apps.core.principal import Principal
 from apps.tenants.models import Domain, Tenant
 
 _CACHE_TTL_S = 5.0
 _by_host: dict[str, tuple[float, Tenant | None]] = {}
 
 
-def tenant_get(*, slug: str) -> Tenant:
+def tenant_get(*, slug: str, for_update: bool = False) -> Tenant:
+    queryset = Tenant.objects.real()
+    if for_update:
+        queryset = queryset.select_for_update()
     try:
-        return Tenant.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).get(slug=slug)
+        return queryset.get(slug=slug)
     except Tenant.DoesNotExist:
         raise NotFound(f"tenant '{slug}' does not exist", code="tenant_not_found") from None
 
 
-def tenant_list() -> list[Tenant]:
-    return list(Tenant.objects.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME).order_by("slug"))
+def tenant_show(*, principal: Principal, slug: str) -> Tenant:
+    """One tenant, for a platform admin or a principal of that tenant. For anyone else the tenant does not
+    exist: the same answer as a slug nobody uses."""
+    tenant = tenant_get(slug=slug)
+    if not principal.is_platform_admin and principal.tenant_id != tenant.pk:
+        raise NotFound(f"tenant '{slug}' does not exist", code="tenant_not_found")
+    return tenant
+
+
+def tenant_list_all_tenants(*, principal: Principal) -> list[Tenant]:
+    if not principal.is_platform_admin:
+        raise PermissionDenied("only platform admins may list tenants", code="permission_denied")
+    return list(Tenant.objects.real().order_by("slug"))
 
 
 def tenant_for_host(*, host: str) -> Tenant | None:
@@ -34,3 +50,16 @@ def tenant_for_host(*, host: str) -> Tenant | None:
         _by_host.clear()
     _by_host[host] = (now + _CACHE_TTL_S, tenant)
     return tenant
+
+
+def tenant_cache_clear() -> None:
+    """Forget cached tenants and credentials in this process after a tenant is suspended, resumed or deleted
+    (other processes follow within their caches' time-to-live)."""
+    from apps.accounts import services as accounts
+
+    _by_host.clear()
+    accounts.key_cache.clear()
+    # Login tokens' user/tenant lookups (apps.accounts, being added alongside): cleared the same way once present.
+    member_cache = getattr(accounts, "member_cache", None)
+    if member_cache is not None:
+        member_cache.clear()

@@ -1,35 +1,155 @@
-"""Tenant writes: creating a tenant (and its schema) and the first bootstrap of an installation."""
+"""Tenant writes: create (cloning the template schema), suspend, resume, delete, and the public tenant of bootstrap.
+
+Administering tenants is for platform admins only, checked here for every channel. `tenant_create` also accepts
+no principal: that is the in-process caller that installs the platform (bootstrap, test fixtures), never a
+channel; every door passes the principal it authenticated.
+"""
 
 import re
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django_tenants.postgresql_backend.base import _check_schema_name
+from django_tenants.utils import schema_exists
 
-from apps.core.errors import Conflict, ValidationFailed
-from apps.tenants.models import Domain, Tenant
+from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.core.principal import Principal
+from apps.tenants import cloning
+from apps.tenants.models import Domain, Isolation, Tenant
+from apps.tenants.selectors import tenant_cache_clear, tenant_get
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+PLAN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 RESERVED_SLUGS = frozenset({"public", "template", "admin", "api", "www"})
+QUOTA_MAX = 2_147_483_647
 
 
 def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
 
 
-def tenant_create(*, slug: str, name: str = "", plan: str = "standard") -> Tenant:
-    if not SLUG_RE.match(slug or "") or slug in RESERVED_SLUGS:
-        raise ValidationFailed(
-            "invalid tenant slug",
-            fields={"slug": "3-40 characters: lower-case letters, digits and '-', starting with a letter"},
-        )
+def require_platform_admin(principal: Principal | None, action: str) -> None:
+    if principal is None or not principal.is_platform_admin:
+        raise PermissionDenied(f"only platform admins may {action}", code="permission_denied")
+
+
+def _validated(*, slug: str, plan: str, quota_workflows, quota_executions, isolation: str) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
+        problems["slug"] = "3-40 characters: lower-case letters, digits and '-', starting with a letter"
+    if not isinstance(plan, str) or not PLAN_RE.match(plan):
+        problems["plan"] = "1-40 characters: lower-case letters, digits, '-' and '_'"
+    for name, value in (("quota_workflows", quota_workflows), ("quota_executions", quota_executions)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= QUOTA_MAX):
+            problems[name] = "a whole number from 0, or null for unlimited"
+    if isolation not in Isolation.values:
+        problems["isolation"] = f"one of {', '.join(Isolation.values)}"
+    return problems
+
+
+def tenant_create(
+    *,
+    slug: str,
+    name: str = "",
+    plan: str = "standard",
+    quota_workflows: int | None = None,
+    quota_executions: int | None = None,
+    isolation: str = Isolation.STRICT,
+    principal: Principal | None = None,
+) -> Tenant:
+    """Create a tenant with its domain and schema in one transaction: all of it exists afterwards, or none of it.
+
+    The schema is replayed from the template's dump when there is one for the current migrations (tens of ms),
+    else migrated (and the dump is built for next time when this runs outside a transaction)."""
+    if principal is not None:
+        require_platform_admin(principal, "create tenants")
+    problems = _validated(
+        slug=slug, plan=plan, quota_workflows=quota_workflows, quota_executions=quota_executions, isolation=isolation
+    )
+    if len(name or "") > 200:
+        problems["name"] = "at most 200 characters"
+    if problems:
+        detail = "invalid tenant slug" if set(problems) == {"slug"} else "invalid tenant"
+        raise ValidationFailed(detail, fields=problems)
+    schema_name = schema_name_for(slug)
+    _check_schema_name(schema_name)
+    connection.set_schema_to_public()
     if Tenant.objects.filter(slug=slug).exists():
         raise Conflict(f"tenant '{slug}' already exists", code="tenant_exists", fields={"slug": "already exists"})
+    if schema_exists(schema_name):
+        # A schema without a tenant row: left by hand or by a restore. Never adopt or overwrite it.
+        raise Conflict(f"schema '{schema_name}' already exists", code="schema_exists", fields={"slug": "schema already exists"})
+    dump = cloning.dump_for_creation()  # before the transaction: building a dump must not run inside one
+    try:
+        with transaction.atomic():
+            tenant = Tenant(
+                slug=slug,
+                name=name or slug,
+                plan=plan,
+                quota_workflows=quota_workflows,
+                quota_executions=quota_executions,
+                isolation=isolation,
+                schema_name=schema_name,
+            )
+            tenant.save(verbosity=0)
+            Domain.objects.create(domain=f"{slug}.localhost", tenant=tenant, is_primary=True)
+            if dump is not None:
+                cloning.schema_clone(schema_name=schema_name, dump=dump)
+            else:
+                cloning.schema_migrate(tenant)
+    except IntegrityError:
+        # Lost a race with a concurrent creation of the same slug; the transaction left nothing behind.
+        raise Conflict(f"tenant '{slug}' already exists", code="tenant_exists", fields={"slug": "already exists"}) from None
+    finally:
+        connection.set_schema_to_public()
+    return tenant
+
+
+def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
+    require_platform_admin(principal, "suspend or resume tenants")
     connection.set_schema_to_public()
     with transaction.atomic():
-        tenant = Tenant(slug=slug, name=name or slug, plan=plan, schema_name=schema_name_for(slug))
-        tenant.save(verbosity=0)
-        Domain.objects.create(domain=f"{slug}.localhost", tenant=tenant, is_primary=True)
+        tenant = tenant_get(slug=slug, for_update=True)
+        if tenant.is_active != is_active:
+            tenant.is_active = is_active
+            tenant.save(update_fields=["is_active"])
+        transaction.on_commit(tenant_cache_clear)
+    tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
     return tenant
+
+
+def tenant_suspend(*, principal: Principal, slug: str) -> Tenant:
+    """Stop the tenant's credentials from working (the key lookup only matches active tenants); keep its data."""
+    return _set_active(principal=principal, slug=slug, is_active=False)
+
+
+def tenant_resume(*, principal: Principal, slug: str) -> Tenant:
+    return _set_active(principal=principal, slug=slug, is_active=True)
+
+
+def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
+    """Drop the tenant's schema and delete its row with everything that references it (domains, memberships,
+    API keys), in one transaction. `confirm` must repeat the slug: this cannot be undone except from a backup."""
+    require_platform_admin(principal, "delete tenants")
+    connection.set_schema_to_public()
+    tenant = tenant_get(slug=slug)
+    if confirm != slug:
+        raise ValidationFailed(
+            f"deleting tenant '{slug}' drops all its data: confirm with its slug",
+            code="confirmation_required",
+            fields={"confirm": f"must be '{slug}'"},
+        )
+    with transaction.atomic():
+        tenant = tenant_get(slug=slug, for_update=True)
+        with connection.cursor() as cursor:
+            # Deferred foreign-key checks still pending in this transaction would forbid dropping their tables.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+        # A queryset delete cascades through Django's collector (domains, memberships, keys) and, unlike
+        # Tenant.delete(), leaves the schema to the statement above.
+        Tenant.objects.filter(pk=tenant.pk).delete()
+        transaction.on_commit(tenant_cache_clear)
+    tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
 
 
 def public_tenant_ensure() -> Tenant:

@@ -19,6 +19,28 @@ if (( ${#need[@]} )); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# OpenLDAP for the LDAP login tests: they start their own slapd (tests/ldap/), so the system one need not
+# run. Preseeding debconf keeps the install from asking questions; the password only guards that
+# unused system directory, so a random one is fine.
+ldap_need=()
+command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || ldap_need+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || ldap_need+=(ldap-utils)
+if (( ${#ldap_need[@]} )); then
+  echo "installing system packages: ${ldap_need[*]}"
+  ldap_admin_password=$(head -c 18 /dev/urandom | base64)
+  $SUDO debconf-set-selections <<DEBCONF
+slapd slapd/no_configuration boolean false
+slapd slapd/domain string example.test
+slapd shared/organization string Example
+slapd slapd/password1 password $ldap_admin_password
+slapd slapd/password2 password $ldap_admin_password
+slapd slapd/purge_database boolean true
+slapd slapd/move_old_database boolean true
+DEBCONF
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${ldap_need[@]}" >/dev/null
+fi
+
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python ]]; then

@@ -28,12 +28,23 @@ NEXUS_ENGINE_LIMITS = {
     "max_payload_bytes": env.int("NEXUS_MAX_PAYLOAD_BYTES", default=1_000_000),
     "max_run_seconds": env.float("NEXUS_MAX_RUN_SECONDS", default=300.0),
     "max_delay_seconds": env.float("NEXUS_MAX_DELAY_SECONDS", default=60.0),
+    "max_parallel_nodes": env.int("NEXUS_MAX_PARALLEL_NODES", default=8),
+    "max_subworkflow_depth": env.int("NEXUS_MAX_SUBWORKFLOW_DEPTH", default=3),
+    "max_http_response_bytes": env.int("NEXUS_MAX_HTTP_RESPONSE_BYTES", default=1_000_000),
+    # The http_request node refuses loopback, private and link-local targets (SSRF) unless allowed here.
+    "allow_private_network": env.bool("NEXUS_HTTP_ALLOW_PRIVATE", default=False),
+    "http_allowed_hosts": tuple(env.list("NEXUS_HTTP_ALLOWED_HOSTS", default=[])),
 }
 NEXUS_DEFAULT_TENANT = env("NEXUS_TENANT", default="default")
 # Per-process caches on the request hot path. A revoked key, a suspended tenant or a new deployment
 # takes effect at once in the process that made the change and within this many seconds everywhere.
 NEXUS_AUTH_CACHE_S = env.float("NEXUS_AUTH_CACHE_S", default=2.0)
 NEXUS_DEPLOYMENT_CACHE_S = env.float("NEXUS_DEPLOYMENT_CACHE_S", default=2.0)
+# New tenant schemas are replayed from a dump of a kept-migrated template schema (apps/tenants/cloning.py);
+# off, every new schema is migrated instead. NEXUS_PG_DUMP names the pg_dump binary when it is not found.
+NEXUS_TENANT_CLONING = env.bool("NEXUS_TENANT_CLONING", default=True)
+NEXUS_TENANT_TEMPLATE_SCHEMA = env("NEXUS_TENANT_TEMPLATE_SCHEMA", default="tenant_template")
+NEXUS_PG_DUMP = env("NEXUS_PG_DUMP", default="")
 
 SHARED_APPS = [
     "django_tenants",
@@ -56,6 +67,8 @@ TENANT_APPS = [
     "apps.workflows",
     "apps.runs",
     "apps.events",
+    "apps.datasets",
+    "apps.artifacts",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -143,6 +156,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
 ]
 
+# Login (POST /api/v1/auth/token/): a JWT pair bound to one tenant, for users from the database and, only
+# when NEXUS_LDAP_URI is set, from LDAP (apps/accounts/auth_config.py builds both from these values).
+from apps.accounts.auth_config import jwt_signing_key, ldap_settings, simple_jwt_settings  # noqa: E402
+
+NEXUS_JWT_SIGNING_KEY = jwt_signing_key(configured=env("NEXUS_JWT_SIGNING_KEY", default=""), secret_key=SECRET_KEY)
+NEXUS_JWT_ACCESS_MINUTES = env.int("NEXUS_JWT_ACCESS_MINUTES", default=15)
+NEXUS_JWT_REFRESH_DAYS = env.int("NEXUS_JWT_REFRESH_DAYS", default=1)
+SIMPLE_JWT = simple_jwt_settings(
+    signing_key=NEXUS_JWT_SIGNING_KEY, access_minutes=NEXUS_JWT_ACCESS_MINUTES, refresh_days=NEXUS_JWT_REFRESH_DAYS
+)
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+NEXUS_LDAP_URI = env("NEXUS_LDAP_URI", default="")
+NEXUS_LDAP_ROLE_MAP: dict = {}
+if NEXUS_LDAP_URI:
+    # AUTH_LDAP_* for django-auth-ldap, NEXUS_LDAP_ROLE_MAP (group DN -> tenant and role), AUTHENTICATION_BACKENDS.
+    globals().update(
+        ldap_settings(
+            uri=NEXUS_LDAP_URI,
+            bind_dn=env("NEXUS_LDAP_BIND_DN", default=""),
+            bind_password=env("NEXUS_LDAP_BIND_PASSWORD", default=""),
+            user_search_base=env("NEXUS_LDAP_USER_SEARCH_BASE", default=""),
+            group_search_base=env("NEXUS_LDAP_GROUP_SEARCH_BASE", default=""),
+            role_map=env("NEXUS_LDAP_ROLE_MAP", default="{}"),
+            start_tls=env.bool("NEXUS_LDAP_START_TLS", default=False),
+        )
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.PrincipalAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.IsAuthenticatedPrincipal"],
@@ -164,6 +204,12 @@ SPECTACULAR_SETTINGS = {
         "apps.api.schema.add_plain_views",
     ],
 }
+
+# Tenant data: datasets that workflows query read-only, artifacts that runs produce.
+NEXUS_DATASET_MAX_ROWS = env.int("NEXUS_DATASET_MAX_ROWS", default=100_000)
+NEXUS_DATASET_MAX_BYTES = env.int("NEXUS_DATASET_MAX_BYTES", default=20_000_000)
+NEXUS_DATASET_QUERY_TIMEOUT_MS = env.int("NEXUS_DATASET_QUERY_TIMEOUT_MS", default=10_000)
+NEXUS_ARTIFACT_MAX_BYTES = env.int("NEXUS_ARTIFACT_MAX_BYTES", default=10_000_000)
 
 # Outbound email (the `email` node): SMTP on this machine unless told otherwise.
 EMAIL_BACKEND = env("NEXUS_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

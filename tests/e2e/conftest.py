@@ -127,10 +127,46 @@ class Installation:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}"')
 
 
+class Mailbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+                import email
+
+                message = email.message_from_bytes(envelope.content)
+                mailbox.messages.append({"to": envelope.rcpt_tos, "message": message})
+                return "250 OK"
+
+        self.port = free_port_block(1)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
 @pytest.fixture(scope="session")
-def nexus(tmp_path_factory):
-    """A running installation shared by the e2e tests of one session."""
+def mailbox():
+    box = Mailbox()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="session")
+def nexus(tmp_path_factory, mailbox):
+    """A running installation shared by the e2e tests of one session, sending mail to `mailbox` and
+    allowed to call HTTP servers on loopback (the tests run their own)."""
     installation = Installation(tmp_path_factory.mktemp("nexus"), redis_db=5)
+    installation.env.update(
+        {"NEXUS_EMAIL_HOST": "127.0.0.1", "NEXUS_EMAIL_PORT": str(mailbox.port), "NEXUS_HTTP_ALLOW_PRIVATE": "true"}
+    )
     try:
         installation.startup_s = installation.start()
         yield installation

@@ -15,6 +15,6 @@ def leaf(subparsers, name: str, handler, help_text: str):
     return parser
 
 
-from apps.cli.commands import apikeys, health, runs, tenants, up, workflows  # noqa: E402
+from apps.cli.commands import apikeys, artifacts, datasets, health, runs, tenants, up, users, workflows  # noqa: E402
 
-GROUPS = [workflows, runs, apikeys, tenants, health, up]
+GROUPS = [workflows, runs, apikeys, tenants, health, up, datasets, artifacts, users]

@@ -163,3 +163,10 @@ def test_openapi_schema_documents_every_endpoint(api):
     text = schema.content.decode()
     for path in ("/api/v1/workflows/", "/api/v1/workflows/{ref}/execute/", "/api/v1/executions/{run_id}/cancel/"):
         assert path in text
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert (tmp_path / "schema.yaml").read_text().startswith("openapi:")

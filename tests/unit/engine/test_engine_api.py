@@ -146,7 +146,21 @@ def test_cpu_heavy_pure_type_is_not_inline_eligible() -> None:
 
 def test_registry_api() -> None:
     names = [node_type.name for node_type in default_registry.types()]
-    assert names == ["condition", "delay", "filter", "merge", "template", "transform"]
+    assert names == [
+        "chart",
+        "condition",
+        "dataset_query",
+        "delay",
+        "email",
+        "filter",
+        "http_request",
+        "merge",
+        "metrics",
+        "notify",
+        "subworkflow",
+        "template",
+        "transform",
+    ]
     assert default_registry.get("template") is not None
     assert default_registry.get("fail") is None
     assert default_registry.get("nope") is None
@@ -228,6 +242,23 @@ def test_limits_defaults() -> None:
     assert limits.max_run_seconds == 300
     assert limits.max_delay_seconds == 60
     assert limits.max_fanout == 1000
+    assert limits.max_http_response_bytes == 1_000_000
+    assert limits.allow_private_network is False
+    assert limits.http_allowed_hosts == ()
+    assert limits.max_subworkflow_depth == 3
+    assert limits.max_parallel_nodes == 8
+
+
+def test_limits_normalise_allowed_hosts_and_reject_nonsense() -> None:
+    assert Limits(http_allowed_hosts=["API.Example.com.", " hooks.example.com"]).http_allowed_hosts == (
+        "api.example.com",
+        "hooks.example.com",
+    )
+    assert Limits(http_allowed_hosts="one.example").http_allowed_hosts == ("one.example",)
+    with pytest.raises(ValueError, match="max_parallel_nodes"):
+        Limits(max_parallel_nodes=0)
+    with pytest.raises(ValueError, match="max_subworkflow_depth"):
+        Limits(max_subworkflow_depth=-1)
 
 
 def test_error_string_is_one_line_summary() -> None:

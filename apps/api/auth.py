@@ -1,0 +1,87 @@
+"""POST /api/v1/auth/token/ and /api/v1/auth/refresh/: a JWT pair from a username and password, and a new
+access token from a refresh token. The tenant middleware lets exactly these two paths through without a
+credential; they take no credential themselves."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.selectors import token_refresh
+from apps.accounts.services import user_login
+from apps.api.serializers import ErrorSerializer
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    tenant = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="required if in several tenants")
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+TokenPairSerializer = inline_serializer(
+    "TokenPair",
+    fields={
+        "access": serializers.CharField(),
+        "refresh": serializers.CharField(),
+        "tenant": serializers.CharField(),
+        "role": serializers.CharField(),
+        "expires_in": serializers.IntegerField(help_text="seconds until the access token expires"),
+    },
+)
+AccessSerializer = inline_serializer(
+    "AccessToken",
+    fields={
+        "access": serializers.CharField(),
+        "tenant": serializers.CharField(),
+        "role": serializers.CharField(),
+        "expires_in": serializers.IntegerField(),
+    },
+)
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer}
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: TokenPairSerializer, 403: ErrorSerializer, **ERRORS},
+        summary="Log in (local or LDAP user): a JWT pair bound to one tenant",
+        auth=[],
+    )
+    def post(self, request):
+        data = _validated(LoginSerializer, request.data)
+        pair = user_login(
+            username=data["username"],
+            password=data["password"],
+            tenant_slug=data.get("tenant") or None,
+            ip=request.META.get("REMOTE_ADDR"),
+        )
+        return Response(pair.as_dict())
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: AccessSerializer, **ERRORS},
+        summary="A new access token from a refresh token",
+        auth=[],
+    )
+    def post(self, request):
+        data = _validated(RefreshSerializer, request.data)
+        return Response(token_refresh(refresh=data["refresh"]))

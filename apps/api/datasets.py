@@ -1,0 +1,176 @@
+"""REST API for datasets: list, upload (JSON rows or a CSV body), show, page rows, query, delete."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.serializers import ErrorSerializer, StrictSerializer
+from apps.api.views import ERRORS, JSON_OBJECT, _ctx, _validated
+from apps.core.errors import ValidationFailed
+from apps.datasets.representation import dataset_data
+from apps.datasets.selectors import dataset_list, dataset_query, dataset_rows
+from apps.datasets.services import dataset_delete, dataset_upload, max_bytes
+
+PREVIEW_ROWS = 20
+# A JSON body spells rows with quotes, commas and spaces the stored form drops: allow it that much more.
+JSON_BODY_FACTOR = 2
+
+
+class CsvTextParser(BaseParser):
+    """`text/csv` bodies, as text for the service to parse (a body over the dataset size cap is refused unread)."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> str:
+        limit = max_bytes()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise ValidationFailed(f"the CSV body is larger than {limit} bytes", fields={"csv": f"at most {limit} bytes"})
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            return raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+        except (LookupError, UnicodeDecodeError) as error:
+            raise ValidationFailed(
+                f"the CSV body is not {encoding} text: {error}", code="malformed_csv", fields={"csv": str(error)}
+            ) from None
+
+
+def _check_body_size(request) -> None:
+    """Refuse an oversized JSON upload before parsing it into memory."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = max_bytes() * JSON_BODY_FACTOR
+    if length > limit:
+        raise ValidationFailed(
+            f"the request body is larger than {limit} bytes", fields={"rows": f"at most {max_bytes()} bytes of rows"}
+        )
+
+
+class DatasetUploadSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=63)
+    rows = serializers.JSONField(help_text="A list of flat JSON objects (string, number, boolean or null values).")
+    description = serializers.CharField(required=False, allow_blank=True)
+    mode = serializers.ChoiceField(choices=["replace", "append"], required=False, default="replace")
+
+
+class RowsQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=100, min_value=0, max_value=1000)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class UploadQuerySerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["replace", "append"], required=False, default="replace")
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class DatasetQuerySerializer(StrictSerializer):
+    """Shapes are checked by the query itself, so the API and workflows report the same errors."""
+
+    filters = serializers.JSONField(
+        required=False, default=list, help_text='[{"field", "op": eq|ne|lt|lte|gt|gte|in|contains, "value"}]'
+    )
+    group_by = serializers.JSONField(required=False, default=list, help_text="field names")
+    aggregates = serializers.JSONField(required=False, default=list, help_text='[{"fn": count|sum|avg|min|max, "field", "as"}]')
+    order_by = serializers.JSONField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')
+    limit = serializers.JSONField(required=False, default=1000, help_text="1 to 10000")
+
+
+QUERY_EXAMPLE = OpenApiExample(
+    "Revenue by region",
+    value={
+        "filters": [{"field": "year", "op": "gte", "value": 2024}],
+        "group_by": ["region"],
+        "aggregates": [{"fn": "sum", "field": "revenue", "as": "revenue"}, {"fn": "count", "as": "orders"}],
+        "order_by": [{"field": "revenue", "desc": True}],
+        "limit": 10,
+    },
+)
+
+
+class DatasetListView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, operation_id="datasets_list", summary="List the tenant's datasets")
+    def get(self, request):
+        datasets = dataset_list(**_ctx(request))
+        return Response({"count": len(datasets), "results": [dataset_data(d) for d in datasets]})
+
+    @extend_schema(
+        request=DatasetUploadSerializer,
+        responses={201: JSON_OBJECT, **ERRORS},
+        operation_id="datasets_upload",
+        summary="Upload JSON rows: create a dataset, replace its rows or append to them",
+    )
+    def post(self, request):
+        _check_body_size(request)
+        data = _validated(DatasetUploadSerializer, request.data)
+        dataset = dataset_upload(**_ctx(request), **data)
+        return Response(dataset_data(dataset), status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailView(APIView):
+    @extend_schema(
+        responses={200: JSON_OBJECT, **ERRORS},
+        operation_id="datasets_retrieve",
+        summary="Show a dataset (by name or id) with its first rows",
+    )
+    def get(self, request, ref: str):
+        dataset, preview = dataset_rows(**_ctx(request), ref=ref, limit=PREVIEW_ROWS)
+        return Response(dataset_data(dataset, preview=preview))
+
+    @extend_schema(responses={204: None, **ERRORS}, operation_id="datasets_destroy", summary="Delete a dataset and its rows")
+    def delete(self, request, ref: str):
+        dataset_delete(**_ctx(request), ref=ref)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetRowsView(APIView):
+    parser_classes = [CsvTextParser, JSONParser]
+
+    @extend_schema(
+        parameters=[RowsQuerySerializer],
+        responses={200: JSON_OBJECT, **ERRORS},
+        operation_id="datasets_rows",
+        summary="A page of a dataset's rows",
+    )
+    def get(self, request, ref: str):
+        page = _validated(RowsQuerySerializer, request.query_params)
+        dataset, rows = dataset_rows(**_ctx(request), ref=ref, **page)
+        return Response({"count": dataset.row_count, **page, "results": rows})
+
+    @extend_schema(
+        parameters=[UploadQuerySerializer],
+        request={"text/csv": OpenApiTypes.STR, "application/json": {"type": "array", "items": {"type": "object"}}},
+        responses={200: JSON_OBJECT, **ERRORS},
+        operation_id="datasets_rows_upload",
+        summary="Upload rows as a CSV body (text/csv, with a header row) or a JSON list; ?mode=append adds them",
+    )
+    def put(self, request, ref: str):
+        options = _validated(UploadQuerySerializer, request.query_params)
+        if request.content_type.split(";")[0].strip().lower() == CsvTextParser.media_type:
+            source = {"csv_text": request.data if isinstance(request.data, str) else ""}  # an empty body parses as {}
+        else:
+            _check_body_size(request)
+            source = {"rows": request.data}
+        dataset = dataset_upload(**_ctx(request), name=ref, **source, **options)
+        return Response(dataset_data(dataset))
+
+
+class DatasetQueryView(APIView):
+    @extend_schema(
+        request=DatasetQuerySerializer,
+        responses={200: JSON_OBJECT, **ERRORS, 503: ErrorSerializer},
+        examples=[QUERY_EXAMPLE],
+        operation_id="datasets_query",
+        summary="Query a dataset: filter, group, aggregate, order, limit (read-only)",
+    )
+    def post(self, request, ref: str):
+        query = _validated(DatasetQuerySerializer, request.data)
+        rows = dataset_query(**_ctx(request), dataset=ref, **query)
+        return Response({"count": len(rows), "results": rows})

@@ -1,0 +1,100 @@
+"""REST API for tenants: list, create, show, suspend, resume, delete. Who may do what is decided by the services."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.serializers import ErrorSerializer, StrictSerializer
+from apps.tenants.models import Isolation
+from apps.tenants.representation import tenant_data
+from apps.tenants.selectors import tenant_list_all_tenants, tenant_show
+from apps.tenants.services import tenant_create, tenant_delete, tenant_resume, tenant_suspend
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+class TenantQuotasSerializer(serializers.Serializer):
+    workflows = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
+    executions = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
+
+
+class TenantSerializer(serializers.Serializer):
+    """The response shape (apps/tenants/representation.py), for the OpenAPI schema."""
+
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    plan = serializers.CharField()
+    quotas = TenantQuotasSerializer()
+    isolation = serializers.ChoiceField(choices=Isolation.values)
+    active = serializers.BooleanField()
+    schema = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TenantListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = TenantSerializer(many=True)
+
+
+class TenantCreateSerializer(StrictSerializer):
+    slug = serializers.CharField(max_length=40)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    plan = serializers.CharField(max_length=40, required=False, default="standard")
+    quota_workflows = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    quota_executions = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    isolation = serializers.ChoiceField(choices=Isolation.values, required=False, default=Isolation.STRICT)
+
+
+def _principal(request):
+    return request._request.principal
+
+
+class TenantListView(APIView):
+    @extend_schema(
+        operation_id="tenants_list", responses={200: TenantListSerializer, **ERRORS}, summary="List tenants (platform admins)"
+    )
+    def get(self, request):
+        tenants = tenant_list_all_tenants(principal=_principal(request))
+        return Response({"count": len(tenants), "results": [tenant_data(t) for t in tenants]})
+
+    @extend_schema(
+        request=TenantCreateSerializer,
+        responses={201: TenantSerializer, 409: ErrorSerializer, **ERRORS},
+        summary="Create a tenant and its schema (platform admins)",
+    )
+    def post(self, request):
+        serializer = TenantCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        tenant = tenant_create(principal=_principal(request), **serializer.validated_data)
+        return Response(tenant_data(tenant), status=status.HTTP_201_CREATED)
+
+
+class TenantDetailView(APIView):
+    @extend_schema(responses={200: TenantSerializer, **ERRORS}, summary="Show a tenant (platform admins, or its own principals)")
+    def get(self, request, slug: str):
+        return Response(tenant_data(tenant_show(principal=_principal(request), slug=slug)))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("confirm", OpenApiTypes.STR, required=True, description="the tenant's slug, again")],
+        responses={204: None, **ERRORS},
+        summary="Delete a tenant: drop its schema, domains, memberships and keys (platform admins)",
+    )
+    def delete(self, request, slug: str):
+        tenant_delete(principal=_principal(request), slug=slug, confirm=request.query_params.get("confirm", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantSuspendView(APIView):
+    @extend_schema(
+        request=None, responses={200: TenantSerializer, **ERRORS}, summary="Suspend a tenant: its credentials stop working"
+    )
+    def post(self, request, slug: str):
+        return Response(tenant_data(tenant_suspend(principal=_principal(request), slug=slug)))
+
+
+class TenantResumeView(APIView):
+    @extend_schema(request=None, responses={200: TenantSerializer, **ERRORS}, summary="Resume a suspended tenant")
+    def post(self, request, slug: str):
+        return Response(tenant_data(tenant_resume(principal=_principal(request), slug=slug)))

@@ -1,0 +1,1 @@
+"""Artifacts: files produced by runs (charts, reports), stored in the tenant's schema and downloadable."""

@@ -1,0 +1,8 @@
+"""Django app config for artifacts."""
+
+from django.apps import AppConfig
+
+
+class ArtifactsConfig(AppConfig):
+    name = "apps.artifacts"
+    label = "artifacts"

@@ -1,0 +1,46 @@
+"""The artifacts port a workflow run uses: store files it makes (charts, reports), load them (mail attachments)."""
+
+from django.db import connection
+
+from apps.artifacts.selectors import artifact_content
+from apps.artifacts.services import artifact_store
+from apps.core.errors import ApplicationError
+from apps.engine import NodeError
+
+
+class ArtifactsPort:
+    def __init__(self, *, execution_id: str | None = None):
+        self.execution_id = execution_id
+        # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
+        self._tenant = connection.tenant
+
+    def _in_run_schema(self) -> None:
+        if connection.schema_name != self._tenant.schema_name:
+            connection.set_tenant(self._tenant)
+
+    def store(self, *, name: str, content_type: str, data: bytes, node_id: str | None = None) -> dict:
+        self._in_run_schema()
+        if isinstance(data, str):  # SVG, CSV and JSON are often built as text
+            data = data.encode()
+        try:
+            artifact = artifact_store(
+                name=name, content_type=content_type, data=data, execution_id=self.execution_id, node_id=node_id
+            )
+        except ApplicationError as error:
+            reasons = "; ".join(f"{field}: {reason}" for field, reason in error.fields.items())
+            raise NodeError(error.code, f"{error.detail} ({reasons})" if reasons else error.detail, retryable=False) from None
+        return {
+            "id": artifact.id,
+            "name": artifact.name,
+            "content_type": artifact.content_type,
+            "size": artifact.size,
+            "sha256": artifact.sha256,
+        }
+
+    def load(self, artifact_id: str) -> tuple[str, str, bytes]:
+        """(name, content type, bytes) of an artifact of this tenant."""
+        self._in_run_schema()
+        found = artifact_content(artifact_id) if isinstance(artifact_id, str) else None
+        if found is None:
+            raise NodeError("artifact_not_found", f"artifact '{artifact_id}' does not exist", retryable=False)
+        return found

@@ -1,0 +1,8 @@
+"""Django app config for datasets."""
+
+from django.apps import AppConfig
+
+
+class DatasetsConfig(AppConfig):
+    name = "apps.datasets"
+    label = "datasets"

@@ -1,0 +1,39 @@
+"""The datasets port a workflow run uses (the `dataset` query node): read-only queries in the run's schema."""
+
+from django.db import connection
+
+from apps.core.errors import ApplicationError
+from apps.datasets.selectors import dataset_query
+from apps.engine import NodeError
+
+
+def node_error(error: ApplicationError) -> NodeError:
+    """The domain error as the engine's NodeError: same code, the reason and the fields in one line.
+    Bad queries and missing datasets fail the same way on every attempt; a timeout may pass later."""
+    reasons = "; ".join(f"{field}: {reason}" for field, reason in error.fields.items())
+    message = f"{error.detail} ({reasons})" if reasons else error.detail
+    return NodeError(error.code, message, retryable=error.status >= 500)
+
+
+class DatasetsPort:
+    def __init__(self):
+        # The run's tenant, captured on the thread that starts the run: the engine may call a node on a
+        # worker thread, whose own database connection starts on the public schema.
+        self._tenant = connection.tenant
+
+    def query(self, *, dataset, filters=(), group_by=(), aggregates=(), order_by=(), limit=1000) -> list[dict]:
+        # No principal: the run was authorised when it started, and the query cannot write.
+        if connection.schema_name != self._tenant.schema_name:
+            connection.set_tenant(self._tenant)
+        try:
+            return dataset_query(
+                principal=None,
+                dataset=dataset,
+                filters=filters,
+                group_by=group_by,
+                aggregates=aggregates,
+                order_by=order_by,
+                limit=limit,
+            )
+        except ApplicationError as error:
+            raise node_error(error) from None

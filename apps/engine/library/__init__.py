@@ -1,0 +1,1 @@
+"""The node library beyond the core: HTTP, metrics, charts, datasets, email, events and subworkflows."""

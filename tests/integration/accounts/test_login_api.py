@@ -1,0 +1,293 @@
+"""Login with a local user: the JWT pair, its claims, tenant choice, and what the middleware does with it."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+
+pytestmark = pytest.mark.django_db
+
+INVALID_CREDENTIALS = {"detail": "invalid username or password", "code": "invalid_credentials"}
+INVALID_TOKEN = {"detail": "invalid or expired token", "code": "invalid_credentials"}
+
+
+def claims(token: str) -> dict:
+    return jwt.decode(token, settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+
+
+def test_a_member_of_one_tenant_logs_in_without_naming_it(make_user, login, nexus_world):
+    user = make_user("ann", acme="developer")
+
+    response = login("ann", "a-long-password-1")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"access", "refresh", "tenant", "role", "expires_in"}
+    assert (body["tenant"], body["role"], body["expires_in"]) == ("acme", "developer", 15 * 60)
+    access = claims(body["access"])
+    assert access["token_type"] == "access"
+    assert (access["tenant"], access["tenant_id"], access["role"]) == ("acme", nexus_world["tenants"]["acme"].pk, "developer")
+    assert (access["user_id"], access["username"]) == (str(user.pk), "ann")
+    assert access["exp"] - access["iat"] == 15 * 60
+    refresh = claims(body["refresh"])
+    assert refresh["token_type"] == "refresh" and refresh["tenant"] == "acme"
+    assert refresh["exp"] - refresh["iat"] == 24 * 3600
+
+
+def test_the_access_token_acts_as_the_user_under_their_role(make_user, login, bearer):
+    make_user("ann", acme="developer")
+    token = login("ann", "a-long-password-1").json()["access"]
+
+    created = bearer(token).post("/api/v1/workflows/", {"slug": "by-ann", "template": "basic"})
+
+    assert created.status_code == 201, created.content
+    assert created.json()["created_by"] == "user:ann"
+    assert [w["slug"] for w in bearer(token).get("/api/v1/workflows/").json()["results"]] == ["by-ann"]
+
+
+def test_a_viewer_token_may_read_but_not_create(make_user, login, bearer):
+    make_user("val", acme="viewer")
+    token = login("val", "a-long-password-1").json()["access"]
+
+    assert bearer(token).get("/api/v1/workflows/").status_code == 200
+    refused = bearer(token).post("/api/v1/workflows/", {"slug": "by-val", "template": "basic"})
+
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    assert bearer(token).get("/api/v1/workflows/").json()["count"] == 0
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(make_user, login):
+    make_user("ann", acme="developer")
+
+    wrong = login("ann", "not-the-password", tenant="acme")
+    unknown = login("nobody-at-all", "not-the-password", tenant="acme")
+
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert response.json() == INVALID_CREDENTIALS
+        assert response["WWW-Authenticate"] == 'Bearer realm="nexus"'
+
+
+def test_an_inactive_user_gets_the_same_answer_as_a_wrong_password(make_user, login):
+    user = make_user("ann", acme="developer")
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    response = login("ann", "a-long-password-1")
+
+    assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
+
+
+def test_a_member_of_several_tenants_must_name_one(make_user, login):
+    make_user("sam", acme="viewer", globex="admin")
+
+    response = login("sam", "a-long-password-1")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "name the tenant to log in to",
+        "code": "tenant_required",
+        "fields": {"tenant": "required: one of acme, globex"},
+    }
+    named = login("sam", "a-long-password-1", tenant="globex")
+    assert named.status_code == 200 and (named.json()["tenant"], named.json()["role"]) == ("globex", "admin")
+
+
+def test_an_unknown_tenant_and_another_tenant_are_one_answer(make_user, login):
+    make_user("ann", acme="developer")
+
+    for slug in ("globex", "no-such-tenant"):
+        response = login("ann", "a-long-password-1", tenant=slug)
+        assert response.status_code == 403
+        assert response.json() == {"detail": f"not a member of tenant '{slug}'", "code": "not_a_member"}
+
+
+def test_a_user_without_memberships_is_not_a_member(make_user, login):
+    make_user("lone")
+
+    response = login("lone", "a-long-password-1")
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_a_member")
+
+
+def test_a_platform_admin_picks_any_tenant_as_owner(make_user, login, bearer, nexus_world):
+    make_user("root", platform_admin=True)
+
+    assert login("root", "a-long-password-1").json()["code"] == "tenant_required"
+    response = login("root", "a-long-password-1", tenant="globex")
+
+    assert response.status_code == 200 and (response.json()["tenant"], response.json()["role"]) == ("globex", "owner")
+    created = bearer(response.json()["access"]).post("/api/v1/workflows/", {"slug": "by-root", "template": "basic"})
+    assert created.status_code == 201 and created.json()["created_by"] == "user:root"
+
+
+def test_bad_login_bodies_name_the_field(login, client):
+    response = client.post("/api/v1/auth/token/", json.dumps({"username": "ann"}), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"password": "This field is required."}
+    response = client.post("/api/v1/auth/token/", "{not json", content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "malformed_json")
+    assert client.get("/api/v1/auth/token/").status_code == 405
+
+
+def test_only_the_two_login_paths_answer_without_a_credential(client, make_user, login):
+    make_user("ann", acme="developer")
+    for path in ("/api/v1/auth/", "/api/v1/auth/token", "/api/v1/auth/tokens/", "/api/v1/auth/token/x/", "/api/v1/auth/verify/"):
+        response = client.post(path, "{}", content_type="application/json")
+        assert response.status_code == 401, path
+        assert response.json()["code"] == "not_authenticated"
+    # A stale credential sent along does not stand in the way of logging in again.
+    response = login("ann", "a-long-password-1", HTTP_AUTHORIZATION="Bearer a.stale.token")
+    assert response.status_code == 200
+
+
+def test_a_token_for_acme_cannot_see_globex(make_user, login, bearer, api):
+    created = api(tenant="globex").post("/api/v1/workflows/", {"slug": "globex-secret", "template": "basic"}).json()
+    make_user("ann", acme="owner")
+    token = login("ann", "a-long-password-1").json()["access"]
+
+    for ref in (created["id"], "globex-secret"):
+        response = bearer(token).get(f"/api/v1/workflows/{ref}/")
+        assert response.status_code == 404 and response.json()["code"] == "workflow_not_found"
+    assert bearer(token).get("/api/v1/workflows/").json()["count"] == 0
+    # The tenant is the token's: a header naming another tenant changes nothing.
+    listed = bearer(token).client.get("/api/v1/workflows/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_NEXUS_TENANT="globex")
+    assert listed.json()["count"] == 0
+
+
+def _forged(token: str, **changes) -> str:
+    payload = {**claims(token), **changes}
+    return jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+
+
+def test_expired_tampered_and_refresh_tokens_are_not_access_tokens(make_user, login, bearer):
+    make_user("ann", acme="developer")
+    pair = login("ann", "a-long-password-1").json()
+    an_hour_ago = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+    expired = _forged(pair["access"], exp=an_hour_ago)
+    other_key = jwt.encode(claims(pair["access"]), "another-signing-key-that-is-long-enough-0123456789", algorithm="HS256")
+    header, payload, signature = pair["access"].split(".")
+    tampered = f"{header}.{_forged(pair['access'], tenant_id=0).split('.')[1]}.{signature}"
+
+    for token in (expired, other_key, tampered, pair["refresh"], "a.b.c"):
+        response = bearer(token).get("/api/v1/workflows/")
+        assert response.status_code == 401
+        assert response.json() == INVALID_TOKEN
+        assert response["WWW-Authenticate"] == 'Bearer realm="nexus"'
+    assert bearer(pair["access"]).get("/api/v1/workflows/").status_code == 200
+
+
+def test_a_token_without_a_tenant_claim_is_refused(make_user, login, bearer):
+    make_user("ann", acme="developer")
+    access = claims(login("ann", "a-long-password-1").json()["access"])
+    del access["tenant_id"]
+    token = jwt.encode(access, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+
+    assert bearer(token).get("/api/v1/workflows/").status_code == 401
+
+
+def test_refresh_gives_a_new_access_token(make_user, login, bearer, client):
+    make_user("ann", acme="developer")
+    pair = login("ann", "a-long-password-1").json()
+
+    response = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": pair["refresh"]}), content_type="application/json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"access", "tenant", "role", "expires_in"}
+    assert (body["tenant"], body["role"], body["expires_in"]) == ("acme", "developer", 900)
+    assert claims(body["access"])["token_type"] == "access"
+    assert bearer(body["access"]).get("/api/v1/workflows/").status_code == 200
+    for token in (pair["access"], "garbage"):
+        refused = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": token}), content_type="application/json")
+        assert (refused.status_code, refused.json()) == (401, INVALID_TOKEN)
+
+
+def test_the_current_role_counts_not_the_one_in_the_token(make_user, login, bearer, nexus_world, client):
+    from apps.accounts.services import membership_set
+
+    user = make_user("ann", acme="developer")
+    pair = login("ann", "a-long-password-1").json()
+
+    membership_set(user=user, tenant=nexus_world["tenants"]["acme"], role="viewer")
+
+    refused = bearer(pair["access"]).post("/api/v1/workflows/", {"slug": "too-late", "template": "basic"})
+    assert refused.status_code == 403
+    refreshed = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": pair["refresh"]}), content_type="application/json")
+    assert refreshed.json()["role"] == "viewer" and claims(refreshed.json()["access"])["role"] == "viewer"
+
+
+def test_a_removed_member_and_a_deactivated_user_lose_access(make_user, login, bearer, nexus_world, client):
+    from apps.accounts.services import member_cache, membership_remove
+
+    ann = make_user("ann", acme="developer")
+    bob = make_user("bob", acme="developer")
+    ann_pair = login("ann", "a-long-password-1").json()
+    bob_token = login("bob", "a-long-password-1").json()["access"]
+    assert bearer(ann_pair["access"]).get("/api/v1/workflows/").status_code == 200
+    assert bearer(bob_token).get("/api/v1/workflows/").status_code == 200
+
+    membership_remove(user=ann, tenant=nexus_world["tenants"]["acme"])
+    bob.is_active = False
+    bob.save(update_fields=["is_active"])
+    member_cache.clear()  # what NEXUS_AUTH_CACHE_S seconds do in every other process
+
+    for token in (ann_pair["access"], bob_token):
+        response = bearer(token).get("/api/v1/workflows/")
+        assert (response.status_code, response.json()) == (401, INVALID_TOKEN)
+    refused = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": ann_pair["refresh"]}), content_type="application/json")
+    assert refused.status_code == 401
+
+
+def test_the_membership_lookup_is_cached_per_process(make_user, login, bearer, django_assert_num_queries):
+    make_user("ann", acme="developer")
+    token = login("ann", "a-long-password-1").json()["access"]
+    bearer(token).get("/api/v1/workflows/")
+
+    from apps.accounts.selectors import principal_from_access_token
+
+    with django_assert_num_queries(0):
+        principal, tenant = principal_from_access_token(token)
+    assert (principal.kind, principal.actor, principal.role, principal.tenant_slug) == ("user", "user:ann", "developer", "acme")
+    assert principal.user_id is not None and principal.is_platform_admin is False and tenant.slug == "acme"
+
+
+def test_every_login_attempt_passes_through_the_audit_hook(make_user, login, monkeypatch):
+    from apps.accounts import services
+
+    calls = []
+    monkeypatch.setattr(services, "login_attempted", lambda **kwargs: calls.append(kwargs))
+    make_user("ann", acme="developer")
+
+    login("ann", "a-long-password-1", REMOTE_ADDR="127.0.0.9")
+    login("ann", "wrong-password-here", tenant="acme")
+    login("ann", "a-long-password-1", tenant="globex")
+
+    assert [(c["username"], c["tenant_slug"], c["outcome"], c["reason"]) for c in calls] == [
+        ("ann", "acme", "success", ""),
+        ("ann", "acme", "failure", "invalid_credentials"),
+        ("ann", "globex", "failure", "not_a_member"),
+    ]
+    assert calls[0]["ip"] == "127.0.0.9" and calls[0]["channel"] == "api"
+    assert not any("password" in json.dumps(c) for c in calls)
+
+
+def test_the_audit_hook_logs_for_now(make_user, login, caplog):
+    make_user("ann", acme="developer")
+
+    with caplog.at_level("INFO", logger="nexus.auth"):
+        login("ann", "a-long-password-1")
+        login("ann", "wrong-password-here")
+
+    messages = [r.getMessage() for r in caplog.records if r.name == "nexus.auth"]
+    assert len(messages) == 2
+    assert messages[0].startswith("login succeeded: user='ann' tenant=acme")
+    assert messages[1].startswith("login failed: user='ann' tenant=None") and "reason=invalid_credentials" in messages[1]
+    assert "wrong-password-here" not in caplog.text
+
+
+def test_the_openapi_schema_documents_login(api):
+    text = api().get("/api/schema/", format="json").content.decode()
+    assert "/api/v1/auth/token/" in text and "/api/v1/auth/refresh/" in text
