@@ -125,3 +125,35 @@ def test_http_request_node_calls_a_real_server(nexus, tmp_path):
         assert outputs == {"status": 200, "echo": {"city": "Oslo"}}
     finally:
         server.shutdown()
+
+
+def test_cancelling_a_running_run_over_the_api(nexus, tmp_path):
+    key = nexus.credentials["api_key"]
+    definition = {
+        "nodes": [
+            {"id": "long", "type": "delay", "config": {"seconds": 20}},
+            {"id": "after", "type": "template", "config": {"template": "too late"}},
+        ],
+        "edges": [{"from": "long", "to": "after"}],
+        "outputs": {"r": "nodes.after"},
+    }
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(definition))
+    nexus.cli_json("workflow", "create", "long-wait", f"--file={path}")
+    nexus.cli_json("deploy", "long-wait")
+    status, body = http("POST", f"{nexus.base_url}/api/v1/workflows/long-wait/execute/", {"wait": False}, key=key)
+    assert status == 202
+    run_url = f"{nexus.base_url}/api/v1/executions/{body['execution_id']}/"
+    deadline = time.monotonic() + 15
+    while http("GET", run_url, key=key)[1]["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    status, cancelled = http("POST", f"{run_url}cancel/", {}, key=key)
+    assert status == 200 and cancelled["status"] == "running"
+    while http("GET", run_url, key=key)[1]["status"] == "running" and time.monotonic() < started + 10:
+        time.sleep(0.1)
+    run = http("GET", run_url, key=key)[1]
+    assert run["status"] == "cancelled" and time.monotonic() - started < 5
+    assert [s["node"] for s in run["steps"] if s["status"] == "completed"] == []
+    status, again = http("POST", f"{run_url}cancel/", {}, key=key)
+    assert status == 409 and again["code"] == "execution_finished"
