@@ -42,8 +42,9 @@ def _public_schema_after_test():
 
     if hasattr(connection, "set_schema_to_public"):
         connection.set_schema_to_public()
-        from apps.accounts.selectors import key_cache
+        from apps.accounts.services import key_cache, member_cache
         from apps.workflows.selectors import target_cache
 
         key_cache.clear()
+        member_cache.clear()
         target_cache.clear()
