@@ -11,6 +11,7 @@ from jinja2 import Template
 from .errors import NodeError
 from .expressions import Expression, is_truthy, render_template
 from .library.chart import CHART_NODE
+from .library.common import json_type
 from .library.datasets import DATASET_QUERY_NODE
 from .library.http import HTTP_REQUEST_NODE
 from .library.messaging import EMAIL_NODE, NOTIFY_NODE
@@ -19,22 +20,6 @@ from .library.subworkflow import SUBWORKFLOW_NODE
 from .registry import CompileContext, NodeRegistry, NodeType, RunContext
 
 __all__ = ["BUILTIN_NODE_TYPES", "default_registry"]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 # ---------------------------------------------------------------------------------------- template
@@ -176,7 +161,7 @@ def _run_filter(config: _FilterConfig, ctx: RunContext) -> list[Any]:
     if not isinstance(items, list):
         raise NodeError(
             "not_a_list",
-            f"filter items {config.items.source!r} must yield a list, got {_json_type(items)}",
+            f"filter items {config.items.source!r} must yield a list, got {json_type(items)}",
             retryable=False,
         )
     if len(items) > ctx.limits.max_fanout:
@@ -295,7 +280,7 @@ def _run_merge(config: _MergeConfig, ctx: RunContext) -> Any:
         if not isinstance(value, dict):
             raise NodeError(
                 "merge_type_error",
-                f"deep merge needs object outputs; {source!r} produced {_json_type(value)}",
+                f"deep merge needs object outputs; {source!r} produced {json_type(value)}",
                 retryable=False,
             )
         merged = _deep_merge(merged, value)

@@ -3,23 +3,12 @@
 import json
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from apps.datasets.models import Dataset, DatasetRow
+from tests.integration.cli.test_cli import nexus
 
 pytestmark = pytest.mark.django_db
-
-
-def nexus(capsys, *args: str):
-    """Run `nexus` and return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _rows(tenant, name: str) -> list[dict]:
