@@ -1,14 +1,34 @@
-"""ASGI entry point served by daphne: WebSockets and MCP (issues 5 and 6 mount them here)."""
+"""ASGI entry point served by daphne: MCP at /mcp (apps/mcp_bridge), Django for every other HTTP path.
+WebSockets (issue 6) are mounted here too, as a "websocket" entry of the router."""
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus_site.settings.local")
-# Django under ASGI leaks a persistent connection per request (STACK.md): never keep them here.
+# Django under ASGI leaks a persistent connection per request (STACK.md): never keep them here; borrow pooled
+# ones instead (settings: NEXUS_DB_POOL), which saves the ~2 ms connect of every MCP call and Django request.
 os.environ["NEXUS_CONN_MAX_AGE"] = "0"
+os.environ.setdefault("NEXUS_DB_POOL", "true")
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi = get_asgi_application()
 
-application = ProtocolTypeRouter({"http": django_asgi})
+from apps.mcp_bridge.asgi import mcp_app  # noqa: E402  (needs Django set up)
+
+mcp = mcp_app()
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+
+
+async def http(scope, receive, send):
+    if scope["path"] in MCP_PATHS:
+        await mcp(scope, receive, send)
+    else:
+        await django_asgi(scope, receive, send)
+
+
+from apps.realtime.routing import websocket_application  # noqa: E402
+
+# Servers that send lifespan events (uvicorn) start the MCP session manager with them; daphne sends none,
+# and the MCP app starts it on its first request.
+application = ProtocolTypeRouter({"http": http, "websocket": websocket_application(), "lifespan": mcp})

@@ -3,8 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.mcp_bridge.views import protected_resource
+
 urlpatterns = [
     path("api/", include("apps.api.urls")),
     path("", include("apps.ops.urls")),
     path("admin/", admin.site.urls),
+    # RFC 9728 metadata for the MCP endpoint: here, because the proxy sends only /mcp and /ws/ to the ASGI process.
+    path(".well-known/oauth-protected-resource", protected_resource),
+    path(".well-known/oauth-protected-resource/mcp", protected_resource),
 ]

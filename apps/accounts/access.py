@@ -24,9 +24,10 @@ ACTIONS: dict[str, str] = {
     "dataset.read": "viewer",
     "dataset.write": "developer",
     "artifact.read": "viewer",
+    "audit.read": "admin",
 }
-# Actions outside any tenant (users are global): platform admins only.
-PLATFORM_ACTIONS = frozenset({"user.create", "user.list"})
+# Actions outside any tenant (users are global; the audit chain spans tenants): platform admins only.
+PLATFORM_ACTIONS = frozenset({"user.create", "user.list", "audit.verify", "audit.prune"})
 
 
 def can(principal: Principal, action: str) -> bool:
@@ -49,12 +50,22 @@ def require(principal: Principal, action: str, *, tenant_id: int | None) -> None
     caller's schema, so they answer 404); this guards the role, and the tenant as a second line.
     """
     if not principal.is_platform_admin and (tenant_id is None or principal.tenant_id != tenant_id):
-        raise PermissionDenied("not a member of this tenant", code="permission_denied")
+        raise _denied(principal, action, tenant_id=tenant_id, detail="not a member of this tenant")
     if not can(principal, action):
-        raise PermissionDenied(f"role '{principal.role}' may not {action.replace('.', ' ')}", code="permission_denied")
+        raise _denied(
+            principal, action, tenant_id=tenant_id, detail=f"role '{principal.role}' may not {action.replace('.', ' ')}"
+        )
 
 
 def require_platform_admin(principal: Principal, action: str) -> None:
     """Raise unless `principal` is a platform admin; `action` must be a registered platform action."""
     if action not in PLATFORM_ACTIONS or not principal.is_platform_admin:
-        raise PermissionDenied(f"only platform admins may {action.replace('.', ' ')}", code="permission_denied")
+        raise _denied(principal, action, tenant_id=None, detail=f"only platform admins may {action.replace('.', ' ')}")
+
+
+def _denied(principal: Principal, action: str, *, tenant_id: int | None, detail: str) -> PermissionDenied:
+    """The refusal to raise, recorded first as `access.denied` in a way that outlives the caller's rollback."""
+    from apps.audit.services import audit_denied
+
+    audit_denied(principal=principal, permission=action, tenant_id=tenant_id, reason=detail)
+    return PermissionDenied(detail, code="permission_denied")

@@ -17,6 +17,8 @@ from apps.accounts.access import outranks, require, require_platform_admin
 from apps.accounts.auth_config import dn_key
 from apps.accounts.models import ApiKey, LoginOutcome, Membership, Role
 from apps.accounts.tokens import TokenPair, token_pair_issue
+from apps.audit.context import current_context
+from apps.audit.services import audit_denied, audit_record, json_safe, public_tenant_id
 from apps.core.cache import TTLCache
 from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
@@ -49,15 +51,23 @@ def apikey_create(*, principal: Principal, tenant: Tenant, role: str = Role.DEVE
     _check_role(role)
     prefix = secrets.token_hex(4)
     raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(
-        id=new_id("key"),
-        tenant=tenant,
-        name=name[:200],
-        prefix=prefix,
-        key_hash=hash_key(raw),
-        role=role,
-        created_by=principal.actor,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            id=new_id("key"),
+            tenant=tenant,
+            name=name[:200],
+            prefix=prefix,
+            key_hash=hash_key(raw),
+            role=role,
+            created_by=principal.actor,
+        )
+        audit_record(
+            action="apikey.created",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=key.id,
+            details={"prefix": prefix, "role": role, "name": key.name},
+        )
     return key, raw
 
 
@@ -69,9 +79,17 @@ def apikey_revoke(*, principal: Principal, tenant: Tenant, key_id: str) -> ApiKe
             key = ApiKey.objects.select_for_update().filter(tenant=tenant, prefix=key_id).first()
         if key is None:
             raise NotFound(f"API key '{key_id}' does not exist", code="apikey_not_found")
-        if key.revoked_at is None:
+        already = key.revoked_at is not None
+        if not already:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+        audit_record(
+            action="apikey.revoked",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=key.id,
+            details={"prefix": key.prefix, "already_revoked": already},
+        )
     key_cache.clear()
     return key
 
@@ -137,7 +155,16 @@ def user_register(*, principal: Principal, username: str, password: str, email: 
         fields["password"] = "; ".join(error.messages)
     if fields:
         raise ValidationFailed("invalid user", fields=fields)
-    return user_create(username=username, password=password, email=email, is_platform_admin=is_platform_admin)
+    with transaction.atomic():
+        user = user_create(username=username, password=password, email=email, is_platform_admin=is_platform_admin)
+        audit_record(
+            action="user.created",
+            tenant_id=public_tenant_id(),  # users are global
+            principal=principal,
+            target=f"user:{user.username}",
+            details={"platform_admin": user.is_superuser},
+        )
+    return user
 
 
 def _check_may_manage(principal: Principal, *, current_role: str | None, new_role: str | None) -> None:
@@ -145,7 +172,9 @@ def _check_may_manage(principal: Principal, *, current_role: str | None, new_rol
     if principal.is_platform_admin:
         return
     if outranks(new_role, principal.role) or outranks(current_role, principal.role):
-        raise PermissionDenied(f"role '{principal.role}' may not manage a member above it", code="permission_denied")
+        reason = f"role '{principal.role}' may not manage a member above it"
+        audit_denied(principal=principal, permission="member.write", tenant_id=principal.tenant_id, reason=reason)
+        raise PermissionDenied(reason, code="permission_denied")
 
 
 def _keep_an_owner(*, tenant: Tenant, leaving: Membership | None) -> None:
@@ -164,7 +193,15 @@ def member_add(*, principal: Principal, tenant: Tenant, username: str, role: str
         _check_may_manage(principal, current_role=current.role if current else None, new_role=role)
         if role != Role.OWNER:
             _keep_an_owner(tenant=tenant, leaving=current)
-        return membership_set(user=user, tenant=tenant, role=role)
+        membership = membership_set(user=user, tenant=tenant, role=role)
+        audit_record(
+            action="member.updated" if current else "member.added",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=f"user:{user.username}",
+            details={"role": role, "previous_role": current.role if current else None},
+        )
+        return membership
 
 
 def member_remove(*, principal: Principal, tenant: Tenant, username: str) -> Membership:
@@ -177,6 +214,13 @@ def member_remove(*, principal: Principal, tenant: Tenant, username: str) -> Mem
         _check_may_manage(principal, current_role=current.role, new_role=None)
         _keep_an_owner(tenant=tenant, leaving=current)
         membership_remove(user=user, tenant=tenant)
+        audit_record(
+            action="member.removed",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=f"user:{user.username}",
+            details={"previous_role": current.role},
+        )
     return current
 
 
@@ -212,12 +256,29 @@ def login_attempted(
 ) -> None:
     """Every login, successful or not, on every channel, passes here once: the hook for the audit log.
 
-    It only logs for now. Never give it the password.
+    It logs, and records `auth.login_succeeded` or `auth.login_failed` durably (a failed login's caller rolls
+    back), under the tenant logged in to (or named, when it exists; else the public tenant). The client ip of
+    the audit context (X-Forwarded-For from our proxy) wins over `ip`. Never give it the password.
     """
     if outcome == LoginOutcome.SUCCESS:
         logger.info("login succeeded: user=%r tenant=%s ip=%s channel=%s", username, tenant_slug, ip, channel)
     else:
         logger.warning("login failed: user=%r tenant=%s ip=%s channel=%s reason=%s", username, tenant_slug, ip, channel, reason)
+    succeeded = outcome == LoginOutcome.SUCCESS
+    named = Tenant.objects.filter(slug=tenant_slug).values_list("pk", flat=True).first() if tenant_slug else None
+    details = {"tenant": tenant_slug} if succeeded else {"tenant": tenant_slug, "reason": reason}
+    audit_record(
+        action="auth.login_succeeded" if succeeded else "auth.login_failed",
+        tenant_id=named,
+        actor=f"user:{username}",
+        actor_type="user",
+        target=f"user:{username}",
+        outcome="success" if succeeded else "denied",
+        details=json_safe(details),
+        channel=channel,
+        ip=current_context().ip or ip,
+        durable=True,
+    )
 
 
 def _login_tenant(*, user, tenant_slug: str | None) -> tuple[Tenant, str]:

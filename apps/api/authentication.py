@@ -21,6 +21,10 @@ class PrincipalAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer", "description": "An nxk_ API key, or the access token from POST /api/v1/auth/token/ (a JWT)."},
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An nxk_ API key, or the access token from POST /api/v1/auth/token/ (a JWT).",
+            },
             {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         ]

@@ -1,4 +1,4 @@
-"""REST API for tenants: list, create, show, suspend, resume, delete. Who may do what is decided by the services."""
+"""REST API for tenants: list, create, show, update, suspend, resume, delete. Who may do what is decided by the services."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -7,10 +7,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.api.serializers import ErrorSerializer, StrictSerializer
+from apps.quotas.selectors import quota_usage, quota_usage_all_tenants
 from apps.tenants.models import Isolation
 from apps.tenants.representation import tenant_data
 from apps.tenants.selectors import tenant_list_all_tenants, tenant_show
-from apps.tenants.services import tenant_create, tenant_delete, tenant_resume, tenant_suspend
+from apps.tenants.services import tenant_create, tenant_delete, tenant_resume, tenant_suspend, tenant_update
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 
@@ -20,6 +21,12 @@ class TenantQuotasSerializer(serializers.Serializer):
     executions = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
 
 
+class TenantUsageSerializer(serializers.Serializer):
+    workflows = serializers.IntegerField(help_text="workflows now (deleted ones do not count)")
+    executions_this_period = serializers.IntegerField(help_text="runs stored in the period, every channel and kind")
+    period = serializers.CharField(help_text='the quota period: "2026-11" (NEXUS_QUOTA_PERIOD=month) or "2026-11-24" (day), UTC')
+
+
 class TenantSerializer(serializers.Serializer):
     """The response shape (apps/tenants/representation.py), for the OpenAPI schema."""
 
@@ -27,7 +34,9 @@ class TenantSerializer(serializers.Serializer):
     name = serializers.CharField()
     plan = serializers.CharField()
     quotas = TenantQuotasSerializer()
+    usage = TenantUsageSerializer()
     isolation = serializers.ChoiceField(choices=Isolation.values)
+    max_concurrent_runs = serializers.IntegerField(allow_null=True, help_text="strict tenants; null: the platform's default")
     active = serializers.BooleanField()
     schema = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -45,10 +54,26 @@ class TenantCreateSerializer(StrictSerializer):
     quota_workflows = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
     quota_executions = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
     isolation = serializers.ChoiceField(choices=Isolation.values, required=False, default=Isolation.STRICT)
+    max_concurrent_runs = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+
+class TenantUpdateSerializer(StrictSerializer):
+    """Every field optional: what is left out stays as it is; null means unlimited (or the default concurrency)."""
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    plan = serializers.CharField(max_length=40, required=False)
+    quota_workflows = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    quota_executions = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    isolation = serializers.ChoiceField(choices=Isolation.values, required=False)
+    max_concurrent_runs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
 
 def _principal(request):
     return request._request.principal
+
+
+def _data(tenant) -> dict:
+    return tenant_data(tenant, usage=quota_usage(tenant))
 
 
 class TenantListView(APIView):
@@ -57,7 +82,8 @@ class TenantListView(APIView):
     )
     def get(self, request):
         tenants = tenant_list_all_tenants(principal=_principal(request))
-        return Response({"count": len(tenants), "results": [tenant_data(t) for t in tenants]})
+        usage = quota_usage_all_tenants(tenants)
+        return Response({"count": len(tenants), "results": [tenant_data(t, usage=usage[t.pk]) for t in tenants]})
 
     @extend_schema(
         request=TenantCreateSerializer,
@@ -68,13 +94,23 @@ class TenantListView(APIView):
         serializer = TenantCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         tenant = tenant_create(principal=_principal(request), **serializer.validated_data)
-        return Response(tenant_data(tenant), status=status.HTTP_201_CREATED)
+        return Response(_data(tenant), status=status.HTTP_201_CREATED)
 
 
 class TenantDetailView(APIView):
     @extend_schema(responses={200: TenantSerializer, **ERRORS}, summary="Show a tenant (platform admins, or its own principals)")
     def get(self, request, slug: str):
-        return Response(tenant_data(tenant_show(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_show(principal=_principal(request), slug=slug)))
+
+    @extend_schema(
+        request=TenantUpdateSerializer,
+        responses={200: TenantSerializer, **ERRORS},
+        summary="Change a tenant's name, plan, quotas or isolation (platform admins)",
+    )
+    def patch(self, request, slug: str):
+        serializer = TenantUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(_data(tenant_update(principal=_principal(request), slug=slug, **serializer.validated_data)))
 
     @extend_schema(
         parameters=[OpenApiParameter("confirm", OpenApiTypes.STR, required=True, description="the tenant's slug, again")],
@@ -91,10 +127,10 @@ class TenantSuspendView(APIView):
         request=None, responses={200: TenantSerializer, **ERRORS}, summary="Suspend a tenant: its credentials stop working"
     )
     def post(self, request, slug: str):
-        return Response(tenant_data(tenant_suspend(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_suspend(principal=_principal(request), slug=slug)))
 
 
 class TenantResumeView(APIView):
     @extend_schema(request=None, responses={200: TenantSerializer, **ERRORS}, summary="Resume a suspended tenant")
     def post(self, request, slug: str):
-        return Response(tenant_data(tenant_resume(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_resume(principal=_principal(request), slug=slug)))

@@ -3,7 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import artifacts, datasets, views
+from apps.api import artifacts, datasets, sessions, views
+from apps.api.audit import AuditListView
 from apps.api.auth import LoginView, RefreshView
 from apps.api.execute import workflow_execute
 from apps.api.tenants import TenantDetailView, TenantListView, TenantResumeView, TenantSuspendView
@@ -20,6 +21,9 @@ urlpatterns = [
     path("v1/executions/", views.ExecutionListView.as_view()),
     path("v1/executions/<str:run_id>/", views.ExecutionDetailView.as_view()),
     path("v1/executions/<str:run_id>/cancel/", views.ExecutionCancelView.as_view()),
+    path("v1/sessions/", sessions.SessionListView.as_view()),
+    path("v1/sessions/<str:session_id>/", sessions.SessionDetailView.as_view()),
+    path("v1/sessions/<str:session_id>/executions/", sessions.SessionExecutionsView.as_view()),
     path("v1/datasets/", datasets.DatasetListView.as_view()),
     path("v1/datasets/<str:ref>/", datasets.DatasetDetailView.as_view()),
     path("v1/datasets/<str:ref>/rows/", datasets.DatasetRowsView.as_view()),
@@ -27,6 +31,7 @@ urlpatterns = [
     path("v1/artifacts/", artifacts.ArtifactListView.as_view()),
     path("v1/artifacts/<str:artifact_id>/", artifacts.ArtifactDetailView.as_view()),
     path("v1/artifacts/<str:artifact_id>/download/", artifacts.ArtifactDownloadView.as_view()),
+    path("v1/audit/", AuditListView.as_view()),
     path("v1/tenants/", TenantListView.as_view()),
     path("v1/tenants/<str:slug>/", TenantDetailView.as_view()),
     path("v1/tenants/<str:slug>/suspend/", TenantSuspendView.as_view()),

@@ -2,6 +2,7 @@
 
 import getpass
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,14 @@ class CliContext:
     as_user: str | None
     json: bool
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    # NEXUS_SESSION: every run and every event this command causes is bound to this session.
+    session_id: str | None = field(default_factory=lambda: os.environ.get("NEXUS_SESSION") or None)
     _tenant: Any = None
+
+    def __post_init__(self) -> None:
+        from apps.events.origin import origin_set
+
+        origin_set(source="cli", session_id=self.session_id)
 
     @property
     def tenant(self):

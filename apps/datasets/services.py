@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.accounts.access import require
+from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -300,6 +301,13 @@ def dataset_upload(
             dataset.description = description
         _insert(dataset, rows, start=start)
         dataset.save(update_fields=["columns", "row_count", "size_bytes", "description", "updated_at"])
+        audit_record(
+            action="dataset.uploaded",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=dataset.id,
+            details={"name": dataset.name, "mode": mode, "rows": len(rows), "row_count": dataset.row_count},
+        )
     return dataset
 
 
@@ -308,4 +316,11 @@ def dataset_delete(*, principal: Principal, tenant_id: int, ref: str) -> Dataset
     with transaction.atomic():
         DatasetRow.objects.filter(dataset=dataset).delete()
         Dataset.objects.filter(pk=dataset.pk).delete()
+        audit_record(
+            action="dataset.deleted",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=dataset.id,
+            details={"name": dataset.name, "row_count": dataset.row_count},
+        )
     return dataset

@@ -2,13 +2,14 @@
 
 import re
 
-from asgiref.sync import async_to_sync
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
+from apps.events.fanout import fanout_send
 from apps.events.models import Event
+from apps.events.origin import current_origin
 
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 SOURCES = frozenset({"api", "cli", "mcp", "web", "worker", "schedule", "webhook"})
@@ -35,8 +36,12 @@ def session_group(tenant_slug: str, session_id: str) -> str:
     return f"session.{tenant_slug}.{session_id}"
 
 
-def publish(*, type: str, source: str, data: dict | None = None, session_id: str | None = None) -> dict:
-    """Store the event in the current tenant's schema; send it to subscribers once the transaction commits."""
+def publish(*, type: str, source: str | None = None, data: dict | None = None, session_id: str | None = None) -> dict:
+    """Store the event in the current tenant's schema; send it to subscribers once the transaction commits.
+    `source` and `session_id` default to the caller's declared origin (apps/events/origin.py)."""
+    origin = current_origin()
+    source = source or origin.source
+    session_id = session_id or origin.session_id
     if not EVENT_TYPE_RE.match(type or ""):
         raise ValidationFailed("invalid event type", fields={"type": "<entity>.<past_verb>, e.g. report.ready"})
     if source not in SOURCES:
@@ -51,12 +56,7 @@ def publish(*, type: str, source: str, data: dict | None = None, session_id: str
 
 
 def _fan_out(payload: dict) -> None:
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": "nexus.event", "event": payload}
-    async_to_sync(layer.group_send)(tenant_group(payload["tenant"]), message)
+    groups = [tenant_group(payload["tenant"])]
     if payload["session"]:
-        async_to_sync(layer.group_send)(session_group(payload["tenant"], payload["session"]), message)
+        groups.append(session_group(payload["tenant"], payload["session"]))
+    fanout_send(groups, {"type": "nexus.event", "event": payload})

@@ -3,6 +3,11 @@
 from django.db import connections, models
 from psycopg.types.json import Jsonb
 
+from apps.audit.models import TABLE as AUDIT_TABLE
+from apps.audit.models import AuditEvent
+from apps.audit.models import insert_params as audit_insert_params
+from apps.audit.models import insert_plan as audit_insert_plan
+
 
 class Status(models.TextChoices):
     QUEUED = "queued"
@@ -90,15 +95,37 @@ def _insert_plan_for(conn) -> tuple[str, list]:
     return _insert_plan
 
 
-def execution_insert(execution: Execution) -> None:
+_audited_plan: tuple[str, list] | None = None
+
+
+def _audited_plan_for(conn) -> tuple[str, list]:
+    """The run INSERT and its audit row's INSERT as one statement, a data-modifying CTE: still one round trip
+    and one commit, and the audit row exists exactly when the run does. Its target is the inserted run's id."""
+    global _audited_plan
+    if _audited_plan is None:
+        run_sql, _ = _insert_plan_for(conn)
+        columns, plan = audit_insert_plan(conn)
+        values = ", ".join("run.id" if name == "target" else "%s" for name, _ in plan)
+        sql = f"WITH run AS ({run_sql} RETURNING id) INSERT INTO {AUDIT_TABLE} ({columns}) SELECT {values} FROM run"  # noqa: S608
+        _audited_plan = (sql, [item for item in plan if item[0] != "target"])
+    return _audited_plan
+
+
+def execution_insert(execution: Execution, *, audit: AuditEvent | None = None) -> None:
     """INSERT one execution in a single statement: what `save(force_insert=True)` does, without the
-    ORM's per-call query compilation, which dominated the execute hot path (bench/RESULTS.md)."""
+    ORM's per-call query compilation, which dominated the execute hot path (bench/RESULTS.md). With `audit`,
+    the same statement inserts that audit row too."""
     conn = connections["default"]
     sql, plan = _insert_plan_for(conn)
     values = []
     for name, is_json in plan:
         value = getattr(execution, name)
         values.append(Jsonb(value) if is_json and value is not None else value)  # None is SQL NULL, as the ORM does
+    if audit is not None:
+        sql, audit_plan = _audited_plan_for(conn)
+        values.extend(audit_insert_params(audit, audit_plan))
     with conn.cursor() as cursor:
         cursor.execute(sql, values)
     execution._state.adding = False
+    if audit is not None:
+        audit._state.adding = False

@@ -13,12 +13,20 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
+from apps.audit.services import audit_record, audit_save, execution_audit_event
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.engine import CompiledWorkflow, InputError, RunResult
+from apps.events.origin import current_origin
+from apps.events.presence import subscribers_present
+from apps.events.services import publish
+from apps.nexus_sessions.services import session_bind
+from apps.quotas.limits import tenant_limits
+from apps.quotas.services import execution_quota_consume, execution_quota_held
 from apps.runs.models import TERMINAL_STATUSES, Execution, Status, execution_insert
 from apps.runs.ports import ports_for
+from apps.runs.queues import queue_for, tenant_slot_take
 from apps.workflows.compiled import compiled_version, definition_tests
 from apps.workflows.selectors import deployment_target, version_definition, workflow_get
 from nexus_site.celery import app as celery_app
@@ -97,36 +105,87 @@ def run_start(
     session_id: str | None = None,
     wait: bool = True,
 ) -> Execution:
-    """Start a run; when `wait`, return it finished (or still running once the wait budget is spent)."""
-    if session_id is not None:
-        # No session can exist yet (the sessions app is a later issue), so every id given is unknown.
-        raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
+    """Start a run; when `wait`, return it finished (or still running once the wait budget is spent).
+    Without `session_id`, the run joins the caller's declared session (the CLI's NEXUS_SESSION)."""
     compiled, execution = _prepare(
         principal=principal, tenant_id=tenant_id, ref=workflow_ref, environment=environment, inputs=inputs
     )
+    if session_id is None:
+        session_id = current_origin().session_id
+    if session_id is not None:
+        session_bind(session_id=session_id)
     execution.channel = channel
     execution.actor = principal.actor
     execution.session_id = session_id
+    # Counted once the run is valid, before it runs; given back if it is not stored. No quota: no call.
+    limits = tenant_limits(tenant_id)
+    quota = execution_quota_consume(tenant=limits) if limits.quota_executions is not None else None
     if wait and settings.NEXUS_INLINE_FAST_PATH and compiled.is_inline_eligible:
         result = compiled.execute(inputs, deadline=time.monotonic() + settings.NEXUS_INLINE_BUDGET_S)
         if result.status != Status.TIMED_OUT:  # over budget: hand the run to a worker with the full budget
             execution.inline = True
             execution.started_at = execution.created_at
             _apply_result(execution, result)
-            execution_insert(execution)
+            with execution_quota_held(quota):  # the run and its audit row: one statement, one commit
+                execution_insert(execution, audit=execution_audit_event(execution, tenant_id=tenant_id, principal=principal))
+            if _events_wanted(session_id):
+                _publish_finished(execution, source=channel)
             return execution
-    with transaction.atomic():
+    with execution_quota_held(quota), transaction.atomic():
         execution.save(force_insert=True)
+        audit_save(execution_audit_event(execution, tenant_id=tenant_id, principal=principal))
+        if _events_wanted(session_id):
+            _publish_execution(execution, "execution.queued", source=channel)
         schema = connection.schema_name
-        transaction.on_commit(lambda: _enqueue(execution.id, schema))
+        queue = queue_for(limits)
+        transaction.on_commit(lambda: _enqueue(execution.id, schema, queue))
     if wait:
         return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
     return execution
 
 
-def _enqueue(run_id: str, schema: str) -> None:
-    # Sent by name: services never import task modules. The schema header routes the worker to the tenant.
-    celery_app.send_task(EXECUTE_TASK, args=[run_id], task_id=run_id, headers={"_schema_name": schema})
+def _events_wanted(session_id: str | None) -> bool:
+    """Execution events are published (stored, then sent) for runs bound to a session, or while the tenant
+    has live subscribers (apps/events/presence.py): an inline run nobody watches pays no event INSERT and no
+    Redis send, only a per-process flag read cached for a second."""
+    return session_id is not None or subscribers_present(getattr(connection.tenant, "slug", connection.schema_name))
+
+
+_FINISHED_EVENTS = {
+    Status.COMPLETED: "execution.completed",
+    Status.COMPLETED_WITH_RECOVERY: "execution.completed",
+    Status.FAILED: "execution.failed",
+    Status.TIMED_OUT: "execution.failed",
+    Status.CANCELLED: "execution.cancelled",
+}
+
+
+def _publish_execution(execution: Execution, type: str, *, source: str | None, data: dict | None = None) -> None:
+    publish(
+        type=type,
+        source=source,
+        session_id=execution.session_id,
+        data={
+            "execution_id": execution.id,
+            "workflow": execution.workflow_slug,
+            "status": execution.status,
+            "channel": execution.channel,
+            **(data or {}),
+        },
+    )
+
+
+def _publish_finished(execution: Execution, *, source: str | None) -> None:
+    extra = {"duration_ms": execution.duration_ms, "outputs": execution.outputs}
+    if execution.error:
+        extra["error"] = execution.error
+    _publish_execution(execution, _FINISHED_EVENTS[execution.status], source=source, data=extra)
+
+
+def _enqueue(run_id: str, schema: str, queue: str | None = None) -> None:
+    # Sent by name: services never import task modules. The schema header routes the worker to the tenant;
+    # the queue is the tenant's own under strict isolation (apps/runs/queues.py).
+    celery_app.send_task(EXECUTE_TASK, args=[run_id], task_id=run_id, headers={"_schema_name": schema}, queue=queue)
 
 
 def run_wait(*, run_id: str, timeout_s: float) -> Execution:
@@ -163,6 +222,7 @@ def run_execute(*, run_id: str) -> str:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         if not cursor.fetchone()[0]:
             raise RunBusy(run_id)
+    slot = None
     try:
         execution = Execution.objects.filter(id=run_id).first()
         if execution is None:
@@ -171,28 +231,45 @@ def run_execute(*, run_id: str) -> str:
         if execution.status in TERMINAL_STATUSES:
             return execution.status
         now = timezone.now()
+        events = _events_wanted(execution.session_id)  # events emitted here have source "worker"
         if execution.cancel_requested:
-            Execution.objects.filter(id=run_id).update(status=Status.CANCELLED, finished_at=now)
+            with transaction.atomic():
+                Execution.objects.filter(id=run_id).update(status=Status.CANCELLED, finished_at=now)
+                execution.status, execution.finished_at = Status.CANCELLED, now
+                audit_save(execution_audit_event(execution, tenant_id=connection.tenant.pk))
+            if events:
+                execution.status = Status.CANCELLED
+                _publish_finished(execution, source="worker")
             return Status.CANCELLED
+        # Under the run's lock and before it is marked running: without a slot it stays queued (TenantBusy).
+        slot = tenant_slot_take(tenant=connection.tenant, run_id=run_id)
         execution.status = Status.RUNNING
-        execution.started_at = now
+        execution.started_at = timezone.now()
         execution.attempt += 1
         execution.steps = []
         execution.save(update_fields=["status", "started_at", "attempt", "steps"])
+        if events:
+            _publish_execution(execution, "execution.started", source="worker", data={"attempt": execution.attempt})
         compiled = compiled_version(execution.version_id, lambda: version_definition(execution.version_id))
         result = compiled.execute(
             execution.inputs,
             deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
             should_cancel=_cancel_checker(run_id),
-            on_step=_step_recorder(execution),
+            on_step=_step_recorder(execution, events=events),
             ports=ports_for(execution),
             depth=execution.depth,
             worker_scope=_tenant_scope(connection.tenant),
         )
         _apply_result(execution, result)
-        execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+        with transaction.atomic():  # the final state and its audit row together: exactly one per run
+            execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+            audit_save(execution_audit_event(execution, tenant_id=connection.tenant.pk))
+        if events:
+            _publish_finished(execution, source="worker")
         return execution.status
     finally:
+        if slot is not None:
+            slot.release()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
@@ -210,10 +287,13 @@ def _cancel_checker(run_id: str):
     return should_cancel
 
 
-def _step_recorder(execution: Execution):
+def _step_recorder(execution: Execution, *, events: bool = False):
     def on_step(step: dict) -> None:
         execution.steps = [*execution.steps, step]
         Execution.objects.filter(id=execution.id).update(steps=execution.steps)
+        if events:
+            node = {key: step.get(key) for key in ("node", "type", "status", "duration_ms", "attempts", "error")}
+            _publish_execution(execution, "execution.node_completed", source="worker", data={"step": node})
 
     return on_step
 
@@ -250,7 +330,10 @@ def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str,
     child.status = Status.RUNNING
     child.attempt = 1
     child.started_at = child.created_at
-    execution_insert(child)
+    limits = tenant_limits(tenant.pk)
+    quota = execution_quota_consume(tenant=limits) if limits.quota_executions is not None else None
+    with execution_quota_held(quota):  # a child is a stored run: it counts, and is refused at the limit
+        execution_insert(child)
     result = compiled.execute(
         inputs,
         deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
@@ -259,7 +342,9 @@ def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str,
         worker_scope=_tenant_scope(tenant),
     )
     _apply_result(child, result)
-    child.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+    with transaction.atomic():
+        child.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
+        audit_save(execution_audit_event(child, tenant_id=tenant.pk))
     return child
 
 
@@ -276,6 +361,16 @@ def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Executio
             execution.status = Status.CANCELLED
             execution.finished_at = timezone.now()
         execution.save(update_fields=["cancel_requested", "status", "finished_at"])
+        # The caller's request; a run that was running gets its final row from the worker when it stops.
+        audit_record(
+            action="execution.cancelled",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=execution.id,
+            details={"workflow": execution.workflow_slug, "status": execution.status},
+        )
+        if execution.status == Status.CANCELLED and _events_wanted(execution.session_id):
+            _publish_finished(execution, source=None)
     return execution
 
 

@@ -9,7 +9,7 @@ from apps.core.errors import ApplicationError
 from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
-PUBLIC_PREFIXES = ("/health", "/admin/", "/static/")
+PUBLIC_PREFIXES = ("/health", "/admin/", "/static/", "/.well-known/")
 # The login endpoints, exactly: they take a password or a refresh token instead, and ignore any credential.
 LOGIN_PATHS = frozenset({"/api/v1/auth/token/", "/api/v1/auth/refresh/"})
 

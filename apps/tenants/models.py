@@ -24,6 +24,8 @@ class Tenant(TenantMixin):
     quota_workflows = models.PositiveIntegerField(null=True, blank=True)
     quota_executions = models.PositiveIntegerField(null=True, blank=True)
     isolation = models.CharField(max_length=20, choices=Isolation.choices, default=Isolation.STRICT)
+    # Runs of a strict tenant executing at once on the workers; None means NEXUS_TENANT_CONCURRENCY.
+    max_concurrent_runs = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

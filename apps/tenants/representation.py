@@ -5,14 +5,20 @@ from typing import Any
 from apps.tenants.models import Tenant
 
 
-def tenant_data(tenant: Tenant) -> dict[str, Any]:
-    return {
+def tenant_data(tenant: Tenant, *, usage: dict | None = None) -> dict[str, Any]:
+    """`usage` (apps.quotas.selectors.quota_usage) is shown next to the quotas when the caller counted it."""
+    data = {
         "slug": tenant.slug,
         "name": tenant.name,
         "plan": tenant.plan,
         "quotas": {"workflows": tenant.quota_workflows, "executions": tenant.quota_executions},
+        "usage": usage,
         "isolation": tenant.isolation,
+        "max_concurrent_runs": tenant.max_concurrent_runs,
         "active": tenant.is_active,
         "schema": tenant.schema_name,
         "created_at": tenant.created_at.isoformat().replace("+00:00", "Z"),
     }
+    if usage is None:
+        del data["usage"]
+    return data

@@ -12,8 +12,10 @@ from django.db import IntegrityError, connection, transaction
 from django_tenants.postgresql_backend.base import _check_schema_name
 from django_tenants.utils import schema_exists
 
+from apps.audit.services import audit_denied, audit_record
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.principal import Principal
+from apps.quotas.limits import limits_invalidate
 from apps.tenants import cloning
 from apps.tenants.models import Domain, Isolation, Tenant
 from apps.tenants.selectors import tenant_cache_clear, tenant_get
@@ -22,6 +24,8 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 PLAN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 RESERVED_SLUGS = frozenset({"public", "template", "admin", "api", "www"})
 QUOTA_MAX = 2_147_483_647
+CONCURRENCY_MAX = 10_000
+_UNCHANGED: object = object()
 
 
 def schema_name_for(slug: str) -> str:
@@ -30,10 +34,13 @@ def schema_name_for(slug: str) -> str:
 
 def require_platform_admin(principal: Principal | None, action: str) -> None:
     if principal is None or not principal.is_platform_admin:
+        audit_denied(principal=principal, permission="tenant.admin", tenant_id=None, reason=f"only platform admins may {action}")
         raise PermissionDenied(f"only platform admins may {action}", code="permission_denied")
 
 
-def _validated(*, slug: str, plan: str, quota_workflows, quota_executions, isolation: str) -> dict[str, str]:
+def _validated(
+    *, slug: str, plan: str, quota_workflows, quota_executions, isolation: str, max_concurrent_runs=None
+) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not isinstance(slug, str) or not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
         problems["slug"] = "3-40 characters: lower-case letters, digits and '-', starting with a letter"
@@ -44,6 +51,12 @@ def _validated(*, slug: str, plan: str, quota_workflows, quota_executions, isola
             problems[name] = "a whole number from 0, or null for unlimited"
     if isolation not in Isolation.values:
         problems["isolation"] = f"one of {', '.join(Isolation.values)}"
+    if max_concurrent_runs is not None and (
+        isinstance(max_concurrent_runs, bool)
+        or not isinstance(max_concurrent_runs, int)
+        or not 1 <= max_concurrent_runs <= CONCURRENCY_MAX
+    ):
+        problems["max_concurrent_runs"] = f"a whole number from 1 to {CONCURRENCY_MAX}, or null for the platform's default"
     return problems
 
 
@@ -55,6 +68,7 @@ def tenant_create(
     quota_workflows: int | None = None,
     quota_executions: int | None = None,
     isolation: str = Isolation.STRICT,
+    max_concurrent_runs: int | None = None,
     principal: Principal | None = None,
 ) -> Tenant:
     """Create a tenant with its domain and schema in one transaction: all of it exists afterwards, or none of it.
@@ -64,7 +78,12 @@ def tenant_create(
     if principal is not None:
         require_platform_admin(principal, "create tenants")
     problems = _validated(
-        slug=slug, plan=plan, quota_workflows=quota_workflows, quota_executions=quota_executions, isolation=isolation
+        slug=slug,
+        plan=plan,
+        quota_workflows=quota_workflows,
+        quota_executions=quota_executions,
+        isolation=isolation,
+        max_concurrent_runs=max_concurrent_runs,
     )
     if len(name or "") > 200:
         problems["name"] = "at most 200 characters"
@@ -89,10 +108,18 @@ def tenant_create(
                 quota_workflows=quota_workflows,
                 quota_executions=quota_executions,
                 isolation=isolation,
+                max_concurrent_runs=max_concurrent_runs,
                 schema_name=schema_name,
             )
             tenant.save(verbosity=0)
             Domain.objects.create(domain=f"{slug}.localhost", tenant=tenant, is_primary=True)
+            audit_record(
+                action="tenant.created",
+                tenant_id=tenant.pk,
+                principal=principal,
+                target=f"tenant:{slug}",
+                details={"slug": slug, "plan": plan, "isolation": isolation},
+            )
             if dump is not None:
                 cloning.schema_clone(schema_name=schema_name, dump=dump)
             else:
@@ -105,14 +132,82 @@ def tenant_create(
     return tenant
 
 
+def tenant_update(
+    *,
+    principal: Principal,
+    slug: str,
+    name=_UNCHANGED,
+    plan=_UNCHANGED,
+    quota_workflows=_UNCHANGED,
+    quota_executions=_UNCHANGED,
+    isolation=_UNCHANGED,
+    max_concurrent_runs=_UNCHANGED,
+) -> Tenant:
+    """Change what is given of a tenant's name, plan, quotas and isolation (None: unlimited, or the default
+    concurrency). Lowering a quota below what is used removes nothing; it refuses what comes next. Takes effect
+    at once in this process and within NEXUS_TENANT_LIMITS_CACHE_S in the others; a tenant leaving strict
+    isolation keeps being served from its own queue until that queue is empty."""
+    require_platform_admin(principal, "update tenants")
+    given = {
+        "name": name,
+        "plan": plan,
+        "quota_workflows": quota_workflows,
+        "quota_executions": quota_executions,
+        "isolation": isolation,
+        "max_concurrent_runs": max_concurrent_runs,
+    }
+    changes = {field: value for field, value in given.items() if value is not _UNCHANGED}
+    problems = _validated(
+        slug=slug,
+        plan=changes.get("plan", "standard"),
+        quota_workflows=changes.get("quota_workflows"),
+        quota_executions=changes.get("quota_executions"),
+        isolation=changes.get("isolation", Isolation.STRICT),
+        max_concurrent_runs=changes.get("max_concurrent_runs"),
+    )
+    problems.pop("slug", None)  # an existing tenant's slug is not up for review
+    if "name" in changes and (not isinstance(name, str) or len(name) > 200):
+        problems["name"] = "at most 200 characters"
+    if problems:
+        raise ValidationFailed("invalid tenant", fields=problems)
+    connection.set_schema_to_public()
+    with transaction.atomic():
+        tenant = tenant_get(slug=slug, for_update=True)
+        if "name" in changes:
+            changes["name"] = changes["name"] or tenant.slug
+        for field, value in changes.items():
+            setattr(tenant, field, value)
+        if changes:
+            tenant.save(update_fields=list(changes))
+        audit_record(
+            action="tenant.updated",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=f"tenant:{slug}",
+            details={"changes": changes},
+        )
+        transaction.on_commit(limits_invalidate)
+    limits_invalidate()  # now as well, like tenant_cache_clear() below
+    tenant_cache_clear()
+    return tenant
+
+
 def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
     require_platform_admin(principal, "suspend or resume tenants")
     connection.set_schema_to_public()
     with transaction.atomic():
         tenant = tenant_get(slug=slug, for_update=True)
-        if tenant.is_active != is_active:
+        changed = tenant.is_active != is_active
+        if changed:
             tenant.is_active = is_active
             tenant.save(update_fields=["is_active"])
+        audit_record(
+            action="tenant.resumed" if is_active else "tenant.suspended",
+            tenant_id=tenant.pk,
+            principal=principal,
+            target=f"tenant:{slug}",
+            details={"changed": changed},
+        )
         transaction.on_commit(tenant_cache_clear)
     tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
     return tenant
@@ -148,6 +243,9 @@ def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
         # A queryset delete cascades through Django's collector (domains, memberships, keys) and, unlike
         # Tenant.delete(), leaves the schema to the statement above.
         Tenant.objects.filter(pk=tenant.pk).delete()
+        audit_record(
+            action="tenant.deleted", tenant_id=tenant.pk, principal=principal, target=f"tenant:{slug}", details={"slug": slug}
+        )
         transaction.on_commit(tenant_cache_clear)
     tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
 

@@ -8,9 +8,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
+from apps.audit.services import audit_record
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
+from apps.events.services import publish
+from apps.quotas.services import workflow_quota_check
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
 from apps.workflows.selectors import target_cache, workflow_get
@@ -41,6 +44,12 @@ def _add_version(*, workflow: Workflow, definition: dict, actor: str, number: in
     return version
 
 
+def _event_data(workflow: Workflow) -> dict:
+    """What workflow.* events carry (the definition stays out: fetch it by id)."""
+    number = workflow.latest_version.number if workflow.latest_version else None
+    return {"workflow_id": workflow.id, "slug": workflow.slug, "name": workflow.name, "version": number}
+
+
 def workflow_create(
     *,
     principal: Principal,
@@ -67,10 +76,19 @@ def workflow_create(
     compile_definition(definition)
     try:
         with transaction.atomic():
+            workflow_quota_check(tenant_id=tenant_id)  # QuotaExceeded at the tenant's limit: nothing is created
             workflow = Workflow.objects.create(
                 id=new_id("wf"), slug=slug, name=(name or slug)[:200], description=description, created_by=principal.actor
             )
             _add_version(workflow=workflow, definition=definition, actor=principal.actor, number=1)
+            publish(type="workflow.created", data=_event_data(workflow))
+            audit_record(
+                action="workflow.created",
+                tenant_id=tenant_id,
+                principal=principal,
+                target=workflow.id,
+                details=_event_data(workflow),
+            )
     except IntegrityError:
         raise Conflict(f"workflow '{slug}' already exists", code="workflow_exists", fields={"slug": "already exists"}) from None
     return workflow
@@ -98,6 +116,10 @@ def workflow_update(
         latest = workflow.latest_version
         if definition is not None and (latest is None or latest.checksum != _checksum(definition)):
             _add_version(workflow=workflow, definition=definition, actor=principal.actor, number=latest.number + 1)
+        publish(type="workflow.updated", data=_event_data(workflow))
+        audit_record(
+            action="workflow.updated", tenant_id=tenant_id, principal=principal, target=workflow.id, details=_event_data(workflow)
+        )
     return workflow
 
 
@@ -108,6 +130,10 @@ def workflow_delete(*, principal: Principal, tenant_id: int, ref: str) -> Workfl
         workflow.deleted_at = timezone.now()
         workflow.save(update_fields=["deleted_at", "updated_at"])
         Deployment.objects.filter(workflow=workflow).delete()
+        publish(type="workflow.deleted", data=_event_data(workflow))
+        audit_record(
+            action="workflow.deleted", tenant_id=tenant_id, principal=principal, target=workflow.id, details=_event_data(workflow)
+        )
     target_cache.clear()
     return workflow
 
@@ -135,6 +161,14 @@ def workflow_deploy(
                 "deployed_by": principal.actor,
                 "deployed_at": timezone.now(),
             },
+        )
+        publish(type="workflow.deployed", data={**_event_data(workflow), "environment": environment, "version": target.number})
+        audit_record(
+            action="workflow.deployed",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=workflow.id,
+            details={**_event_data(workflow), "environment": environment, "version": target.number},
         )
     target_cache.clear()
     return deployment

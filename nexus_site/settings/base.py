@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -40,11 +41,31 @@ NEXUS_DEFAULT_TENANT = env("NEXUS_TENANT", default="default")
 # takes effect at once in the process that made the change and within this many seconds everywhere.
 NEXUS_AUTH_CACHE_S = env.float("NEXUS_AUTH_CACHE_S", default=2.0)
 NEXUS_DEPLOYMENT_CACHE_S = env.float("NEXUS_DEPLOYMENT_CACHE_S", default=2.0)
+# Quotas and isolation (apps/quotas, apps/runs/queues.py). Execution quotas count per calendar "month" or
+# "day" (UTC). A process re-reads a cached tenant's quotas and isolation at most this often.
+NEXUS_QUOTA_PERIOD = env.str("NEXUS_QUOTA_PERIOD", default="month")
+if NEXUS_QUOTA_PERIOD not in ("month", "day"):
+    raise ImproperlyConfigured("NEXUS_QUOTA_PERIOD must be 'month' or 'day'")
+NEXUS_TENANT_LIMITS_CACHE_S = env.float("NEXUS_TENANT_LIMITS_CACHE_S", default=5.0)
+# Runs of one strict tenant executing at once across the workers, unless the tenant sets max_concurrent_runs;
+# a worker's slot is a lease renewed while the run lives, so a killed worker's slot frees itself.
+NEXUS_TENANT_CONCURRENCY = env.int("NEXUS_TENANT_CONCURRENCY", default=2)
+NEXUS_TENANT_SLOT_LEASE_S = env.float("NEXUS_TENANT_SLOT_LEASE_S", default=30.0)
+NEXUS_TENANT_SLOT_RETRY_S = env.float("NEXUS_TENANT_SLOT_RETRY_S", default=1.0)
+NEXUS_TENANT_SLOT_RETRY_MAX_S = env.float("NEXUS_TENANT_SLOT_RETRY_MAX_S", default=60.0)
+# How often each worker looks for strict tenants' queues to consume (new tenants, deleted ones).
+NEXUS_QUEUE_FOLLOW_S = env.float("NEXUS_QUEUE_FOLLOW_S", default=5.0)
 # New tenant schemas are replayed from a dump of a kept-migrated template schema (apps/tenants/cloning.py);
 # off, every new schema is migrated instead. NEXUS_PG_DUMP names the pg_dump binary when it is not found.
 NEXUS_TENANT_CLONING = env.bool("NEXUS_TENANT_CLONING", default=True)
 NEXUS_TENANT_TEMPLATE_SCHEMA = env("NEXUS_TENANT_TEMPLATE_SCHEMA", default="tenant_template")
 NEXUS_PG_DUMP = env("NEXUS_PG_DUMP", default="")
+# MCP at /mcp (apps/mcp_bridge): the Host (and browser Origin) values it answers, against DNS rebinding.
+# Django's patterns: an exact name, ".localhost" for tenant subdomains, "*" for any.
+# Sessions (apps/nexus_sessions) expire after this many idle minutes; WebSocket pings (daphne) every HEARTBEAT_S.
+NEXUS_SESSION_IDLE_MINUTES = env.int("NEXUS_SESSION_IDLE_MINUTES", default=60)
+NEXUS_WS_HEARTBEAT_S = env.int("NEXUS_WS_HEARTBEAT_S", default=20)
+NEXUS_MCP_ALLOWED_HOSTS = env.list("NEXUS_MCP_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", ".localhost", "[::1]"])
 
 SHARED_APPS = [
     "django_tenants",
@@ -59,6 +80,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "apps.core",
     "apps.accounts",
+    "apps.audit",
     "apps.ops",
     "apps.api",
     "apps.cli",
@@ -67,6 +89,7 @@ TENANT_APPS = [
     "apps.workflows",
     "apps.runs",
     "apps.events",
+    "apps.nexus_sessions",
     "apps.datasets",
     "apps.artifacts",
 ]
@@ -79,7 +102,9 @@ TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_NAME = "public"
 
 MIDDLEWARE = [
+    "apps.audit.middleware.AuditContextMiddleware",
     "apps.tenants.middleware.TenantPrincipalMiddleware",
+    "apps.events.middleware.EventOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,7 +115,9 @@ MIDDLEWARE = [
 
 # The chain for /api/ (see nexus_site/wsgi.py): bearer-authenticated requests need no session or CSRF.
 API_MIDDLEWARE = [
+    "apps.audit.middleware.AuditContextMiddleware",
     "apps.tenants.middleware.TenantPrincipalMiddleware",
+    "apps.events.middleware.EventOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
 
@@ -124,6 +151,15 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("NEXUS_CONN_MAX_AGE", default=600
 # of psycopg quoting every parameter into the SQL text (measured: less CPU on both sides).
 DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool("NEXUS_SERVER_SIDE_BINDING", default=True)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("NEXUS_CONN_HEALTH_CHECKS", default=False)
+# The ASGI process (nexus_site/asgi.py turns this on) keeps no persistent connection, and connecting per call
+# costs ~2 ms here: it borrows from a psycopg pool instead, as STACK.md advises under ASGI.
+if env.bool("NEXUS_DB_POOL", default=False):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("NEXUS_DB_POOL_MIN", default=2),
+        "max_size": env.int("NEXUS_DB_POOL_MAX", default=10),
+        "timeout": env.float("NEXUS_DB_POOL_TIMEOUT_S", default=10.0),
+    }
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -151,6 +187,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Audit log (apps/audit): rows are sealed into the hash chain by beat every few seconds (and before every
+# `nexus audit verify|list`), and rows older than the retention are pruned hourly. Client ips come from
+# X-Forwarded-For only when the peer is one of these proxies (HAProxy on loopback).
+NEXUS_AUDIT_RETENTION_DAYS = env.int("NEXUS_AUDIT_RETENTION_DAYS", default=365)
+NEXUS_AUDIT_SEAL_INTERVAL_S = env.float("NEXUS_AUDIT_SEAL_INTERVAL_S", default=5.0)
+NEXUS_TRUSTED_PROXIES = frozenset(env.list("NEXUS_TRUSTED_PROXIES", default=["127.0.0.1", "::1"]))
+CELERY_BEAT_SCHEDULE = {
+    "audit-seal": {"task": "audit.seal", "schedule": NEXUS_AUDIT_SEAL_INTERVAL_S},
+    "audit-prune": {"task": "audit.prune", "schedule": 3600.0},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -2,6 +2,8 @@
 
 import argparse
 
+from apps.audit.context import in_context
+
 # Global options are accepted before or after the verb (`nexus --json history`, `nexus history --json`).
 COMMON = argparse.ArgumentParser(add_help=False)
 COMMON.add_argument("--tenant", default=argparse.SUPPRESS, help="tenant slug (NEXUS_TENANT, default 'default')")
@@ -11,10 +13,10 @@ COMMON.add_argument("--json", action="store_true", default=argparse.SUPPRESS, he
 
 def leaf(subparsers, name: str, handler, help_text: str):
     parser = subparsers.add_parser(name, parents=[COMMON], help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=in_context(handler, channel="cli"))  # audit rows of this verb: channel cli
     return parser
 
 
-from apps.cli.commands import apikeys, artifacts, datasets, health, runs, tenants, up, users, workflows  # noqa: E402
+from apps.cli.commands import apikeys, artifacts, audit, datasets, health, mcp, runs, sessions, tenants, up, users, workflows  # noqa: E402
 
-GROUPS = [workflows, runs, apikeys, tenants, health, up, datasets, artifacts, users]
+GROUPS = [workflows, runs, apikeys, tenants, health, up, datasets, artifacts, users, mcp, sessions, audit]

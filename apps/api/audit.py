@@ -1,0 +1,63 @@
+"""GET /api/v1/audit/: the audit log, for tenant admins (their tenant) and platform admins (every tenant)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.serializers import ErrorSerializer
+from apps.api.views import _ctx, _validated
+from apps.audit.models import ActorType, Outcome
+from apps.audit.representation import audit_event_data
+from apps.audit.selectors import MAX_LIMIT, audit_list, tenant_slugs
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+class AuditQuerySerializer(serializers.Serializer):
+    since = serializers.CharField(
+        required=False, max_length=64, help_text="an aud_… id (rows after it, oldest first) or an ISO 8601 date or time"
+    )
+    action = serializers.CharField(required=False, max_length=60, help_text="e.g. workflow.deleted, or workflow.* for all")
+    actor = serializers.CharField(required=False, max_length=200, help_text="e.g. user:alice, apikey:key_…")
+    tenant = serializers.CharField(required=False, max_length=40, help_text="platform admins: one tenant's rows only")
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
+
+
+class AuditEventSerializer(serializers.Serializer):
+    """The response shape (apps/audit/representation.py), for the OpenAPI schema."""
+
+    id = serializers.CharField()
+    seq = serializers.IntegerField()
+    ts = serializers.DateTimeField()
+    tenant_id = serializers.IntegerField()
+    tenant = serializers.CharField(allow_null=True, help_text="null once the tenant is deleted")
+    actor = serializers.CharField()
+    actor_type = serializers.ChoiceField(choices=ActorType.values)
+    channel = serializers.CharField()
+    action = serializers.CharField()
+    target = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=Outcome.values)
+    ip = serializers.IPAddressField(allow_null=True)
+    request_id = serializers.CharField()
+    details = serializers.JSONField()
+    hash = serializers.CharField(allow_null=True, help_text="null until the row is sealed into the chain (seconds)")
+
+
+class AuditListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = AuditEventSerializer(many=True)
+
+
+class AuditListView(APIView):
+    @extend_schema(
+        operation_id="audit_list",
+        parameters=[AuditQuerySerializer],
+        responses={200: AuditListSerializer, **ERRORS},
+        summary="The audit log: newest first, or after `since` oldest first (tenant admins and owners, platform admins)",
+    )
+    def get(self, request):
+        query = _validated(AuditQuerySerializer, request.query_params)
+        events = audit_list(**_ctx(request), tenant_slug=query.pop("tenant", None), **query)
+        slugs = tenant_slugs(e.tenant_id for e in events)
+        return Response({"count": len(events), "results": [audit_event_data(e, slugs=slugs) for e in events]})

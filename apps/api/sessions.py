@@ -1,0 +1,68 @@
+"""REST API for sessions: create, show, update metadata, and the session's runs."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api import serializers as s
+from apps.nexus_sessions.representation import session_data
+from apps.nexus_sessions.selectors import session_executions, session_get
+from apps.nexus_sessions.services import session_create, session_update
+from apps.runs.representation import execution_data
+
+ERRORS = {400: s.ErrorSerializer, 401: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer}
+JSON_OBJECT = inline_serializer("SessionObject", fields={})
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class SessionUpdateSerializer(serializers.Serializer):
+    metadata = serializers.DictField()
+
+
+def _ctx(request) -> dict:
+    return {"principal": request._request.principal, "tenant_id": request._request.tenant.pk}
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SessionListView(APIView):
+    @extend_schema(request=SessionCreateSerializer, responses={201: JSON_OBJECT, **ERRORS}, summary="Create a session")
+    def post(self, request):
+        data = _validated(SessionCreateSerializer, request.data)
+        session = session_create(**_ctx(request), user=data["user"], metadata=data["metadata"])
+        return Response(session_data(session), status=status.HTTP_201_CREATED)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Show a session")
+    def get(self, request, session_id: str):
+        return Response(session_data(session_get(**_ctx(request), session_id=session_id)))
+
+    @extend_schema(
+        request=SessionUpdateSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Replace a session's metadata"
+    )
+    def patch(self, request, session_id: str):
+        data = _validated(SessionUpdateSerializer, request.data)
+        return Response(session_data(session_update(**_ctx(request), session_id=session_id, metadata=data["metadata"])))
+
+
+class SessionExecutionsView(APIView):
+    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Every run of a session with its channel, newest first")
+    def get(self, request, session_id: str):
+        session, executions = session_executions(**_ctx(request), session_id=session_id)
+        return Response(
+            {
+                "session": session.id,
+                "count": len(executions),
+                "results": [execution_data(e, with_steps=False) for e in executions],
+            }
+        )

@@ -1,0 +1,1 @@
+"""Realtime: the WebSocket door (Channels consumers under daphne) onto the events bus."""

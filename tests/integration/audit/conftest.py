@@ -1,0 +1,109 @@
+"""Audit fixtures: the rows a test wrote, the `nexus` command, a platform-admin API client, users."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+ADMIN_KEY = "nxk_platformadmin_audit-test-only"
+
+
+@pytest.fixture
+def audit_rows(nexus_world, db):
+    """audit_rows(after=seq, **filters) -> the rows written since the test began (or since row `after`), oldest
+    first: those of the test's own transaction and those committed meanwhile on a connection of their own
+    (denials, failed logins)."""
+    from apps.audit.models import AuditEvent
+
+    mark = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+    def rows(*, after: int = 0, **filters):
+        return list(AuditEvent.objects.filter(seq__gt=max(mark, after), **filters).order_by("seq"))
+
+    return rows
+
+
+@pytest.fixture
+def nexus(capsys):
+    """nexus(*args) -> (exit code, stdout, stderr) of `manage.py nexus` run in-process."""
+
+    def run(*args: str):
+        code = 0
+        try:
+            call_command("nexus", *args)
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        connection.set_schema_to_public()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def admin_api(client, monkeypatch, nexus_world, admin_principal):
+    """An API client whose credential resolves to a platform admin (no real credential gives one yet)."""
+    from apps.tenants import middleware
+    from tests.integration.conftest import ApiClient
+
+    home, admin = nexus_world["tenants"]["acme"], admin_principal
+    real = middleware.principal_from_api_key
+    monkeypatch.setattr(middleware, "principal_from_api_key", lambda raw: (admin, home) if raw == ADMIN_KEY else real(raw))
+    return ApiClient(client, ADMIN_KEY)
+
+
+@pytest.fixture
+def admin_principal(nexus_world):
+    from apps.core.principal import Principal
+
+    home = nexus_world["tenants"]["acme"]
+    return Principal(
+        kind="user", actor="user:platform-admin", tenant_id=home.pk, tenant_slug="acme", role="owner", is_platform_admin=True
+    )
+
+
+@pytest.fixture
+def key_actor(nexus_world):
+    """key_actor(tenant, role) -> the actor string of that nexus_world key (`apikey:key_…`)."""
+    from apps.accounts.models import ApiKey
+
+    def actor(tenant: str = "acme", role: str = "owner") -> str:
+        prefix = nexus_world["keys"][(tenant, role)].split("_")[1]
+        return f"apikey:{ApiKey.objects.get(prefix=prefix).id}"
+
+    return actor
+
+
+@pytest.fixture
+def make_user(nexus_world, db):
+    """make_user("ann", acme="viewer") -> a local user with those memberships (no audit rows: fixture path)."""
+    from apps.accounts.services import membership_set, user_create
+
+    def make(username: str, password: str = "a-long-password-1", *, platform_admin: bool = False, **roles: str):
+        connection.set_schema_to_public()
+        user = user_create(username=username, password=password, is_platform_admin=platform_admin)
+        for slug, role in roles.items():
+            membership_set(user=user, tenant=nexus_world["tenants"][slug], role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    def post(username: str, password: str, tenant: str | None = None, **headers):
+        body = {"username": username, "password": password}
+        if tenant is not None:
+            body["tenant"] = tenant
+        return client.post("/api/v1/auth/token/", json.dumps(body), content_type="application/json", **headers)
+
+    return post
+
+
+def only(rows, **expected):
+    """The one row of `rows`, checked field by field."""
+    assert len(rows) == 1, [(r.action, r.target, r.actor) for r in rows]
+    row = rows[0]
+    assert {name: getattr(row, name) for name in expected} == expected
+    return row
