@@ -76,13 +76,24 @@ def request_id_from(value: str | None) -> str:
     return new_request_id()
 
 
+_checked_ips: dict[str, str | None] = {}
+
+
 def valid_ip(value: str | None) -> str | None:
+    """`value` as a normalised ip address, or None. Remembered: the same few addresses come on every request."""
     if not value:
         return None
+    known = _checked_ips.get(value, "")
+    if known != "":
+        return known
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        checked = str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        return None
+        checked = None
+    if len(_checked_ips) >= 10_000:
+        _checked_ips.clear()
+    _checked_ips[value] = checked
+    return checked
 
 
 def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:

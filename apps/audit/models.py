@@ -1,5 +1,8 @@
 """AuditEvent: one append-only, hash-chained row per audited action, in the public schema (apps/audit/chain.py)."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from psycopg.types.json import Jsonb
@@ -76,6 +79,26 @@ class AuditEvent(models.Model):
         ]
 
 
+@dataclass(slots=True)
+class AuditRow:
+    """A row to insert: the columns an insert gives, by the model's attribute names. A plain object, not a model
+    instance: one is built for every run on the hot path, where a model's __init__ cost more than it is worth."""
+
+    id: str
+    ts: datetime
+    tenant_id: int
+    actor: str
+    actor_type: str
+    channel: str
+    action: str
+    target: str
+    outcome: str
+    ip: str | None
+    request_id: str
+    details: dict
+    seq: int | None = None  # set by the insert
+
+
 _insert_plan: tuple[str, list[tuple[str, bool]]] | None = None
 
 
@@ -90,11 +113,11 @@ def insert_plan(conn) -> tuple[str, list[tuple[str, bool]]]:
     return _insert_plan
 
 
-def insert_params(event: AuditEvent, plan: list[tuple[str, bool]]) -> list:
+def insert_params(event: AuditRow, plan: list[tuple[str, bool]]) -> list:
     return [Jsonb(getattr(event, name)) if is_json else getattr(event, name) for name, is_json in plan]
 
 
-def audit_insert(event: AuditEvent, *, conn) -> None:
+def audit_insert(event: AuditRow, *, conn) -> None:
     """INSERT one row on `conn` (schema-qualified: the connection may be in a tenant's schema); sets its `seq`."""
     columns, plan = insert_plan(conn)
     placeholders = ", ".join(["%s"] * len(plan))
@@ -104,4 +127,3 @@ def audit_insert(event: AuditEvent, *, conn) -> None:
             insert_params(event, plan),
         )
         event.seq = cursor.fetchone()[0]
-    event._state.adding = False

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.audit import chain
 from apps.audit.context import current_context, valid_ip
-from apps.audit.models import ActorType, AuditEvent, Outcome, audit_insert
+from apps.audit.models import ActorType, AuditRow, Outcome, audit_insert
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -89,7 +89,7 @@ def audit_event(
     channel: str | None = None,
     ip: str | None = None,
     ts=None,
-) -> AuditEvent:
+) -> AuditRow:
     """An unsaved row, labelled from the current audit context (apps/audit/context.py) where not given."""
     if not ACTION_RE.match(action):
         raise ValidationFailed("invalid audit action", fields={"action": "<entity>.<past_verb>"})
@@ -100,7 +100,7 @@ def audit_event(
         actor_type = ACTOR_TYPES.get(principal.kind, ActorType.SYSTEM) if principal is not None else actor_type_for(actor)
     if tenant_id is None:
         tenant_id = principal.tenant_id if principal is not None and principal.tenant_id is not None else public_tenant_id()
-    return AuditEvent(
+    return AuditRow(
         id=new_id("aud"),
         ts=ts or timezone.now(),
         tenant_id=tenant_id,
@@ -116,7 +116,7 @@ def audit_event(
     )
 
 
-def audit_save(event: AuditEvent, *, durable: bool = False) -> AuditEvent:
+def audit_save(event: AuditRow, *, durable: bool = False) -> AuditRow:
     """Insert `event` in the caller's transaction; `durable=True`: committed now, whatever the caller does next."""
     if not durable or not connection.in_atomic_block:
         audit_insert(event, conn=connection)
@@ -129,12 +129,12 @@ def audit_save(event: AuditEvent, *, durable: bool = False) -> AuditEvent:
     return event
 
 
-def audit_record(*, action: str, tenant_id: int | None, durable: bool = False, **fields) -> AuditEvent:
+def audit_record(*, action: str, tenant_id: int | None, durable: bool = False, **fields) -> AuditRow:
     """Record one audit row; see `audit_event` for the fields. Call it inside the action's transaction."""
     return audit_save(audit_event(action=action, tenant_id=tenant_id, **fields), durable=durable)
 
 
-def audit_denied(*, principal: Principal | None, permission: str, tenant_id: int | None, reason: str) -> AuditEvent | None:
+def audit_denied(*, principal: Principal | None, permission: str, tenant_id: int | None, reason: str) -> AuditRow | None:
     """An `access.denied` row that survives the refused call's rollback. Never raises: failing to record a
     denial must not turn the 403 into a 500 (it is logged instead)."""
     try:
@@ -154,7 +154,7 @@ def audit_denied(*, principal: Principal | None, permission: str, tenant_id: int
         return None
 
 
-def execution_audit_event(execution, *, tenant_id: int, principal: Principal | None = None, **details) -> AuditEvent:
+def execution_audit_event(execution, *, tenant_id: int, principal: Principal | None = None, **details) -> AuditRow:
     """The row for a run's state (`queued`, or the final one): one per run when it finishes, plus one when it is
     queued for a worker. The actor is whoever started it, the channel the one it came through."""
     action, outcome = EXECUTION_ACTIONS[execution.status]

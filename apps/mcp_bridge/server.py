@@ -147,13 +147,13 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
             if isinstance(outcome, PendingRun):
                 outcome = await _wait(ctx, principal, tenant, outcome)
     except UnknownTool:
-        record_call(principal=principal, tool=name, outcome="unknown_tool", error_code="unknown_tool")
+        await record_call(principal=principal, tool=name, outcome="unknown_tool", error_code="unknown_tool")
         raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}") from None
     except Exception:
         # The connection stays usable: an unexpected failure is this call's error, logged with its traceback.
         logger.exception("MCP tool %s failed for %s in tenant %s", name, principal.actor, tenant.slug)
         outcome = failure("the tool failed unexpectedly; the error is logged on the server", code="internal_error")
-    record_call(
+    await record_call(
         principal=principal,
         tool=name,
         outcome="tool_error" if outcome.is_error else "ok",

@@ -4,7 +4,7 @@ from django.db import connections, models
 from psycopg.types.json import Jsonb
 
 from apps.audit.models import TABLE as AUDIT_TABLE
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditRow
 from apps.audit.models import insert_params as audit_insert_params
 from apps.audit.models import insert_plan as audit_insert_plan
 
@@ -111,7 +111,7 @@ def _audited_plan_for(conn) -> tuple[str, list]:
     return _audited_plan
 
 
-def execution_insert(execution: Execution, *, audit: AuditEvent | None = None) -> None:
+def execution_insert(execution: Execution, *, audit: AuditRow | None = None) -> None:
     """INSERT one execution in a single statement: what `save(force_insert=True)` does, without the
     ORM's per-call query compilation, which dominated the execute hot path (bench/RESULTS.md). With `audit`,
     the same statement inserts that audit row too."""
@@ -127,5 +127,3 @@ def execution_insert(execution: Execution, *, audit: AuditEvent | None = None) -
     with conn.cursor() as cursor:
         cursor.execute(sql, values)
     execution._state.adding = False
-    if audit is not None:
-        audit._state.adding = False

@@ -220,6 +220,27 @@ def concurrent(url: str, key: str, method: str, clients: int, duration: float, p
     return [x for lat, _ in results for x in lat], sum(err for _, err in results)
 
 
+def daphne_pid(port: int) -> int | None:
+    """The `realtime` process (daphne on NEXUS_PORT + 2) that serves /mcp."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(b"daphne" in a for a in argv) and str(port + 2).encode() in argv:
+                return int(entry.name)
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds the process has used so far."""
+    if pid is None:
+        return float("nan")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))] * 1000
@@ -261,15 +282,28 @@ def main() -> int:
         print(f"nexus up on {nexus.base} (healthy after {results['healthy_s']} s); MCP {url}", flush=True)
         before = nexus.mcp_runs(key)
         calls_made = 0
+        daphne = daphne_pid(nexus.port)
         for method in ("tools/list", "tools/call"):
+            cpu_before = cpu_seconds(daphne)
             latencies = asyncio.run(asyncio.wait_for(sequential(url, key, method, calls, options.warmup), timeout=300))
-            results[f"{method} c=1"] = summary(latencies)
+            served = calls + options.warmup + 2  # + the server/discover probe and the first tools/list
+            cpu_ms = (cpu_seconds(daphne) - cpu_before) * 1000 / served
+            results[f"{method} c=1"] = {**summary(latencies), "daphne_cpu_ms_per_request": round(cpu_ms, 2)}
             print(f"{method:10s} c=1   {results[f'{method} c=1']}", flush=True)
             if method == "tools/call":
                 calls_made += calls + options.warmup
         for method in ("tools/list", "tools/call"):
+            cpu_before = cpu_seconds(daphne)
             latencies, errors = concurrent(url, key, method, options.concurrency, options.duration, options.procs)
-            row = {**summary(latencies), "errors": errors, "rps": round(len(latencies) / options.duration, 1)}
+            # Served requests include each client's handshake and warm-up; the CPU figure is per request served.
+            served = len(latencies) + errors + options.concurrency * 3
+            cpu_ms = (cpu_seconds(daphne) - cpu_before) * 1000 / served
+            row = {
+                **summary(latencies),
+                "errors": errors,
+                "rps": round(len(latencies) / options.duration, 1),
+                "daphne_cpu_ms_per_request": round(cpu_ms, 2),
+            }
             results[f"{method} c={options.concurrency}"] = row
             print(f"{method:10s} c={options.concurrency}  {row}", flush=True)
             if method == "tools/call":

@@ -1,6 +1,8 @@
 """`nexus mcp tools|config`: what an MCP agent of a tenant sees, and ready-made client configurations."""
 
+import json
 import shlex
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from rich.panel import Panel
@@ -58,6 +60,9 @@ def client_configs(*, url: str, key: str | None) -> dict:
     """Configurations for common MCP clients. Never invents a key: the given one, or a placeholder to replace."""
     secret = key or KEY_PLACEHOLDER
     authorization = f"Bearer {secret}"
+    bridge = ["-y", "mcp-remote", url, "--header", "Authorization:${NEXUS_AUTH}"]
+    if urlsplit(url).scheme == "http" and urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        bridge.append("--allow-http")  # mcp-remote refuses plain HTTP beyond this machine unless told
     return {
         "url": url,
         "headers": {"Authorization": authorization},
@@ -69,7 +74,7 @@ def client_configs(*, url: str, key: str | None) -> dict:
             "mcpServers": {
                 SERVER_NAME: {
                     "command": "npx",
-                    "args": ["-y", "mcp-remote", url, "--header", "Authorization:${NEXUS_AUTH}"],
+                    "args": bridge,
                     "env": {"NEXUS_AUTH": authorization},
                 }
             }
@@ -102,8 +107,6 @@ def show_config(ctx, options) -> None:
     data = client_configs(url=url, key=options["key"])
 
     def render(out, d) -> None:
-        import json
-
         out.print(Panel(f"URL     {d['url']}\nHeader  Authorization: {d['headers']['Authorization']}", title="Nexus MCP"))
         if not d["key_given"]:
             out.print(f"Replace {KEY_PLACEHOLDER} with an API key: nexus apikey create --role operator")

@@ -98,7 +98,8 @@ def _announce_when_healthy(
     lines = [
         f"healthy after {time.monotonic() - started:.1f} s",
         f"API        {base_url}/api/v1/   (docs {base_url}/api/docs/)",
-        f"WebSocket  {ws_url}/ws/",
+        f"WebSocket  {ws_url}/ws/tenant/   (and /ws/sessions/<ses_id>/, /ws/executions/<run_id>/)",
+        f"MCP        {base_url}/mcp   (nexus mcp config prints client settings)",
         f"Console    {base_url}/admin/",
         f"Health     {base_url}/health",
     ]

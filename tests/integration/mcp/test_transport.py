@@ -131,3 +131,19 @@ async def test_the_sdk_client_lists_tools_and_gets_errors_as_tool_errors(mcp_app
             await client.call_tool("workflow_hello-world", {"name": "x"})
         metrics = await client.call_tool("compute_metrics", {"rows": [{"v": 2}, {"v": 4}], "field": "v", "metrics": ["mean"]})
         assert not metrics.is_error and metrics.structured_content == {"mean": 3.0}
+    # and every call, refused ones included, left an audit row naming the tool, the channel and the outcome
+    from asgiref.sync import sync_to_async
+
+    from apps.audit.models import AuditEvent
+
+    def audited():
+        rows = AuditEvent.objects.filter(
+            action="tool.called", actor__startswith="apikey:", tenant_id=nexus_world["tenants"]["globex"].pk
+        )
+        return {(row.target, row.outcome, row.channel) for row in rows}
+
+    assert {
+        ("run_workflow", "denied", "mcp"),
+        ("workflow_hello-world", "error", "mcp"),
+        ("compute_metrics", "success", "mcp"),
+    } <= (await sync_to_async(audited)())

@@ -37,6 +37,11 @@ def listen():
     layer = get_channel_layer()
 
     def subscribe(group: str):
+        from apps.events.fanout import fanout_flush
+
+        # Events published before subscribing may still be on their way (the fan-out thread sends them
+        # after commit); let them go first, so the subscriber sees only what comes after.
+        assert fanout_flush(5.0)
         channel = async_to_sync(layer.new_channel)()
         async_to_sync(layer.group_add)(group, channel)
 
