@@ -3,7 +3,7 @@
 import logging
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import connection
 
 from apps.core.principal import Principal
 
@@ -28,7 +28,7 @@ def _record(*, principal: Principal, tool: str, outcome: str, run_id: str | None
             details={"run_id": run_id, "code": error_code},
         )
     finally:
-        close_old_connections()
+        connection.close()  # a pool thread, not a request: nothing else would ever close this connection
 
 
 async def record_call(

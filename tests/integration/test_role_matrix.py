@@ -136,3 +136,45 @@ def test_cli_matrix(capsys, seeded, members, nexus_world, role, name, args, leas
 def test_cli_as_a_member_of_another_tenant_is_refused(capsys, seeded, members, nexus_world):
     code, out, err = nexus(capsys, "--tenant=acme", "--as=outsider", "workflow", "list")
     assert code == 3 and "not a member" in err and out == ""
+
+
+def test_three_tenants_with_the_same_slug_never_reach_each_other(api, nexus_world, capsys):
+    """default, acme and globex each own a `shared` workflow: every cross-tenant read, run or change is refused."""
+    from apps.accounts.services import apikey_create
+    from apps.core.principal import Principal
+
+    tenants = {slug: nexus_world["tenants"].get(slug) for slug in ("acme", "globex")}
+    from apps.tenants.models import Tenant
+
+    connection.set_schema_to_public()
+    tenants["default"] = Tenant.objects.get(slug="default")
+    system = Principal(
+        kind="system",
+        actor="system:test",
+        tenant_id=tenants["default"].pk,
+        tenant_slug="default",
+        role="owner",
+        is_platform_admin=True,
+    )
+    _, default_key = apikey_create(principal=system, tenant=tenants["default"], role="owner")
+    clients = {"acme": api(tenant="acme"), "globex": api(tenant="globex"), "default": api(key=default_key)}
+    ids = {}
+    for slug, client in clients.items():
+        created = client.post("/api/v1/workflows/", {"slug": "shared", "template": "basic"}).json()
+        client.post("/api/v1/workflows/shared/deploy/", {})
+        ids[slug] = created["id"]
+    for caller, client in clients.items():
+        for owner_slug, workflow_id in ids.items():
+            if owner_slug == caller:
+                assert client.get(f"/api/v1/workflows/{workflow_id}/").status_code == 200
+                continue
+            before = _state(tenants[owner_slug])
+            assert client.get(f"/api/v1/workflows/{workflow_id}/").status_code == 404
+            assert client.post(f"/api/v1/workflows/{workflow_id}/execute/", {"inputs": {"name": "x"}}).status_code == 404
+            assert client.patch(f"/api/v1/workflows/{workflow_id}/", {"description": "x"}).status_code == 404
+            assert client.delete(f"/api/v1/workflows/{workflow_id}/").status_code == 404
+            assert _state(tenants[owner_slug]) == before
+            code, out, err = nexus(capsys, f"--tenant={caller}", "workflow", "show", workflow_id)
+            assert code == 3 and out == "" and "does not exist" in err
+        # by slug, each tenant reaches only its own
+        assert client.get("/api/v1/workflows/shared/").json()["id"] == ids[caller]
