@@ -150,3 +150,25 @@ def user_list(*, principal: Principal) -> list:
     require_platform_admin(principal, "user.list")
     memberships = Prefetch("memberships", queryset=Membership.objects.select_related("tenant").order_by("tenant__slug"))
     return list(get_user_model().objects.prefetch_related(memberships).order_by("username"))
+
+
+def credential_from_headers(*, authorization: str, api_key: str) -> str:
+    """The raw credential of a request: `X-API-Key` wins over `Authorization: Bearer …` (every door)."""
+    if api_key.strip():
+        return api_key.strip()
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return ""
+
+
+def principal_from_credential(raw: str) -> tuple[Principal, Tenant]:
+    """An `nxk_` API key or a login JWT → (principal, its tenant), for every door (HTTP, MCP, WebSocket).
+
+    A JWT is three dot-separated parts; anything else (keys, garbage) is answered as a key, so a malformed
+    credential and an unknown one get the same answer.
+    """
+    if not raw:
+        raise NotAuthenticated("authentication credentials were not provided", code="not_authenticated")
+    if not raw.startswith(KEY_PREFIX) and raw.count(".") == 2:
+        return principal_from_access_token(raw)
+    return principal_from_api_key(raw)

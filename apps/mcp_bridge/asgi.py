@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from mcp.server.transport_security import TransportSecuritySettings
 
+from apps.accounts.selectors import credential_from_headers, principal_from_credential
 from apps.core.errors import ApplicationError
-from apps.mcp_bridge.auth import credential_from_headers, principal_from_credential
 from apps.mcp_bridge.metadata import MCP_PATH, base_url, resource_metadata_url
 from apps.mcp_bridge.server import PRINCIPAL_KEY, TENANT_KEY, build_server
 

@@ -27,12 +27,10 @@ def credential_from_scope(scope) -> str:
 
 
 def _resolve(raw: str):
-    from apps.accounts.selectors import principal_from_access_token, principal_from_api_key
+    from apps.accounts.selectors import principal_from_credential
 
     try:
-        if not raw.startswith("nxk_") and raw.count(".") == 2:
-            return principal_from_access_token(raw)
-        return principal_from_api_key(raw)
+        return principal_from_credential(raw)
     finally:
         connection.set_schema_to_public()
 

@@ -4,7 +4,7 @@ from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
 
-from apps.accounts.selectors import principal_from_access_token, principal_from_api_key
+from apps.accounts.selectors import credential_from_headers, principal_from_credential
 from apps.core.errors import ApplicationError
 from apps.tenants.selectors import tenant_for_host
 
@@ -12,14 +12,6 @@ from apps.tenants.selectors import tenant_for_host
 PUBLIC_PREFIXES = ("/health", "/admin/", "/static/", "/.well-known/")
 # The login endpoints, exactly: they take a password or a refresh token instead, and ignore any credential.
 LOGIN_PATHS = frozenset({"/api/v1/auth/token/", "/api/v1/auth/refresh/"})
-
-
-def credential_from_headers(authorization: str, api_key: str) -> str:
-    if api_key:
-        return api_key.strip()
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return ""
 
 
 def _unauthorized(error: ApplicationError) -> JsonResponse:
@@ -38,16 +30,12 @@ class TenantPrincipalMiddleware:
         request.principal = None
         request.tenant = None
         meta = request.META
-        raw = credential_from_headers(meta.get("HTTP_AUTHORIZATION", ""), meta.get("HTTP_X_API_KEY", ""))
+        raw = credential_from_headers(authorization=meta.get("HTTP_AUTHORIZATION", ""), api_key=meta.get("HTTP_X_API_KEY", ""))
         if request.path_info in LOGIN_PATHS:
             pass  # no principal, no tenant: the login services read only the public schema
         elif raw:
             try:
-                # A JWT is three dot-separated parts; anything else (nxk_ keys, garbage) is answered as a key.
-                if not raw.startswith("nxk_") and raw.count(".") == 2:
-                    request.principal, request.tenant = principal_from_access_token(raw)
-                else:
-                    request.principal, request.tenant = principal_from_api_key(raw)
+                request.principal, request.tenant = principal_from_credential(raw)
             except ApplicationError as error:
                 return _unauthorized(error)
         elif not request.path_info.startswith(PUBLIC_PREFIXES):

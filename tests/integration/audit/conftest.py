@@ -6,8 +6,6 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-ADMIN_KEY = "nxk_platformadmin_audit-test-only"
-
 
 @pytest.fixture
 def audit_rows(nexus_world, db):
@@ -42,15 +40,19 @@ def nexus(capsys):
 
 
 @pytest.fixture
-def admin_api(client, monkeypatch, nexus_world, admin_principal):
-    """An API client whose credential resolves to a platform admin (no real credential gives one yet)."""
-    from apps.tenants import middleware
+def admin_api(client, nexus_world):
+    """An API client authenticated as a platform admin: a real login (JWT) of the superuser `platform-admin`."""
+    from django.db import connection
+
+    from apps.accounts.services import user_create
     from tests.integration.conftest import ApiClient
 
-    home, admin = nexus_world["tenants"]["acme"], admin_principal
-    real = middleware.principal_from_api_key
-    monkeypatch.setattr(middleware, "principal_from_api_key", lambda raw: (admin, home) if raw == ADMIN_KEY else real(raw))
-    return ApiClient(client, ADMIN_KEY)
+    connection.set_schema_to_public()
+    user_create(username="platform-admin", password="a-long-password-123", is_platform_admin=True)
+    body = {"username": "platform-admin", "password": "a-long-password-123", "tenant": "acme"}
+    response = client.post("/api/v1/auth/token/", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    return ApiClient(client, response.json()["access"])
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
+from apps.accounts.selectors import credential_from_headers, principal_from_credential
 from apps.core.errors import NotAuthenticated
-from apps.mcp_bridge.auth import credential_from_headers, principal_from_credential
 
 pytestmark = pytest.mark.django_db
 

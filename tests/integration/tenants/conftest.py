@@ -5,8 +5,6 @@ import threading
 
 import pytest
 
-ADMIN_KEY = "nxk_platformadmin_test-only"
-
 
 @pytest.fixture
 def admin(nexus_world):
@@ -25,22 +23,22 @@ def admin(nexus_world):
 
 
 @pytest.fixture
-def admin_api(client, monkeypatch, admin, nexus_world):
-    """An API client whose credential resolves to a platform admin. No credential type gives one yet (API keys
-    are bound to a tenant and never platform admins), so the middleware's key lookup is wrapped for one
-    test-only key; every other key goes through the real lookup."""
-    from apps.tenants import middleware
+def admin_api(client, nexus_world):
+    """An API client authenticated as a platform admin: a real login (JWT) of a superuser."""
+    from django.db import connection
+
+    from apps.accounts.services import user_create
     from tests.integration.conftest import ApiClient
 
-    real = middleware.principal_from_api_key
-
-    def lookup(raw: str):
-        if raw == ADMIN_KEY:
-            return admin, nexus_world["tenants"]["acme"]
-        return real(raw)
-
-    monkeypatch.setattr(middleware, "principal_from_api_key", lookup)
-    return ApiClient(client, ADMIN_KEY)
+    connection.set_schema_to_public()
+    user_create(username="platform-root", password="a-long-password-123", is_platform_admin=True)
+    response = client.post(
+        "/api/v1/auth/token/",
+        {"username": "platform-root", "password": "a-long-password-123", "tenant": "acme"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    return ApiClient(client, response.json()["access"])
 
 
 def in_thread(function, *args, **kwargs):
