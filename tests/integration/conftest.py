@@ -50,3 +50,33 @@ def owner(acme):
     from apps.core.principal import Principal
 
     return Principal(kind="api_key", actor="apikey:test-owner", tenant_id=acme.pk, tenant_slug="acme", role="owner")
+
+
+@pytest.fixture
+def make_user(nexus_world, db):
+    """make_user("ann", acme="developer", globex="viewer") -> a local user with those memberships."""
+    from django.db import connection
+
+    from apps.accounts.services import membership_set, user_create
+
+    def make(username: str, password: str = "a-long-password-1", *, platform_admin: bool = False, **roles: str):
+        connection.set_schema_to_public()
+        user = user_create(username=username, password=password, is_platform_admin=platform_admin)
+        for slug, role in roles.items():
+            membership_set(user=user, tenant=nexus_world["tenants"][slug], role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """POST /api/v1/auth/token/ and return the response."""
+
+    def post(username: str, password: str, tenant: str | None = None, **headers):
+        body = {"username": username, "password": password}
+        if tenant is not None:
+            body["tenant"] = tenant
+        return client.post("/api/v1/auth/token/", json.dumps(body), content_type="application/json", **headers)
+
+    return post

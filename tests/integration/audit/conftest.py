@@ -1,7 +1,5 @@
 """Audit fixtures: the rows a test wrote, the `nexus` command, a platform-admin API client, users."""
 
-import json
-
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -75,32 +73,6 @@ def key_actor(nexus_world):
         return f"apikey:{ApiKey.objects.get(prefix=prefix).id}"
 
     return actor
-
-
-@pytest.fixture
-def make_user(nexus_world, db):
-    """make_user("ann", acme="viewer") -> a local user with those memberships (no audit rows: fixture path)."""
-    from apps.accounts.services import membership_set, user_create
-
-    def make(username: str, password: str = "a-long-password-1", *, platform_admin: bool = False, **roles: str):
-        connection.set_schema_to_public()
-        user = user_create(username=username, password=password, is_platform_admin=platform_admin)
-        for slug, role in roles.items():
-            membership_set(user=user, tenant=nexus_world["tenants"][slug], role=role)
-        return user
-
-    return make
-
-
-@pytest.fixture
-def login(client):
-    def post(username: str, password: str, tenant: str | None = None, **headers):
-        body = {"username": username, "password": password}
-        if tenant is not None:
-            body["tenant"] = tenant
-        return client.post("/api/v1/auth/token/", json.dumps(body), content_type="application/json", **headers)
-
-    return post
 
 
 def only(rows, **expected):
