@@ -79,7 +79,9 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "apps.core",
+    "oauth2_provider",
     "apps.accounts",
+    "apps.integrations",
     "apps.audit",
     "apps.ops",
     "apps.api",
@@ -229,6 +231,18 @@ if NEXUS_LDAP_URI:
             start_tls=env.bool("NEXUS_LDAP_START_TLS", default=False),
         )
     )
+
+# OAuth2 (django-oauth-toolkit): API applications get client-credentials clients (apps/integrations).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("NEXUS_OAUTH_TOKEN_SECONDS", default=3600),
+    # Only the SHA-256 of a token is stored (RFC 9700 storage); lookups go by that checksum.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.PrincipalAuthentication"],
