@@ -19,3 +19,8 @@ class Principal:
     user_id: int | None = None
     api_key_id: str | None = None
     is_platform_admin: bool = False
+    # Set when the credential belongs to an API application (apps/integrations): its id, the scopes that
+    # narrow its role (None: no narrowing), and its own requests-per-minute limit (None: the plan's default).
+    application_id: str | None = None
+    scopes: frozenset[str] | None = None
+    rate_limit_per_minute: int | None = None
