@@ -4,7 +4,10 @@ import asyncio
 import json
 import time
 
+import httpx2
 import websockets
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.conftest import http
 
@@ -51,8 +54,23 @@ def test_session_events_reach_websocket_subscribers(nexus):
             assert (api_event["type"], api_event["source"], api_event["tenant"]) == ("execution.completed", "api", "default")
             assert api_event["data"]["execution_id"] == run["execution_id"]
             assert set(api_event) == {"id", "type", "source", "tenant", "session", "ts", "data"}
+            # An agent over MCP, bound to the session by header: its run and its event carry channel/source mcp.
+            mcp_http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}", "X-Nexus-Session": session_id}, timeout=30)
+            async with Client(streamable_http_client(f"{nexus.base_url}/mcp", http_client=mcp_http)) as agent:
+                sent = time.monotonic()
+                result = await agent.call_tool("workflow_session-hello", {"name": "Agent"})
+                assert not result.is_error, result
+                [mcp_event] = await _next_events(ws, 1, timeout=1.0)
+                assert time.monotonic() - sent < 1.0
+            assert (mcp_event["type"], mcp_event["source"], mcp_event["session"]) == (
+                "execution.completed",
+                "mcp",
+                session_id,
+            )
+            assert mcp_event["data"]["outputs"] == {"message": "Hello, Agent!"}
+            mcp_run = mcp_event["data"]["execution_id"]
             assert time.monotonic() - started < 30
-            last_seen = api_event["id"]
+            last_seen = mcp_event["id"]
         # Missed while disconnected: a CLI run, then replayed on reconnect with `since`.
         cli_run = nexus.cli_json("run", "session-hello", "--input", '{"name": "Missed"}', env=env)
         async with websockets.connect(f"{ws_base}/sessions/{session_id}/?since={last_seen}&token={key}") as ws:
@@ -66,11 +84,13 @@ def test_session_events_reach_websocket_subscribers(nexus):
                 raise AssertionError("another tenant received a message")
             except websockets.ConnectionClosed as closed:
                 assert closed.rcvd.code == 4404
-        return run["execution_id"], cli_run["execution_id"]
+        return run["execution_id"], mcp_run, cli_run["execution_id"]
 
-    api_run, cli_run = asyncio.run(scenario())
+    api_run, mcp_run, cli_run = asyncio.run(scenario())
     status, listed = http("GET", f"{api}/sessions/{session_id}/executions/", key=key)
     assert status == 200
-    assert [(r["id"], r["channel"]) for r in listed["results"]] == [(cli_run, "cli"), (api_run, "api")]
+    assert [(r["id"], r["channel"]) for r in listed["results"]] == [(cli_run, "cli"), (mcp_run, "mcp"), (api_run, "api")]
+    status, mcp_only = http("GET", f"{api}/executions/?session={session_id}&channel=mcp", key=key)
+    assert status == 200 and [r["id"] for r in mcp_only["results"]] == [mcp_run]
     history = nexus.cli_json("session", "history", env=env)
-    assert [r["id"] for r in history["executions"]] == [cli_run, api_run]
+    assert [r["id"] for r in history["executions"]] == [cli_run, mcp_run, api_run]
