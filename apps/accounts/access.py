@@ -16,6 +16,8 @@ ACTIONS: dict[str, str] = {
     "workflow.test": "developer",
     "workflow.execute": "operator",
     "execution.cancel": "operator",
+    "session.read": "viewer",
+    "session.write": "operator",
     "apikey.read": "admin",
     "apikey.create": "admin",
     "apikey.revoke": "admin",

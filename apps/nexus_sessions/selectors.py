@@ -12,7 +12,7 @@ from apps.nexus_sessions.models import Session
 from apps.runs.models import Execution
 
 # Sessions are about runs: reading one needs what reading runs needs (viewer and above).
-READ_ACTION = "execution.read"
+READ_ACTION = "session.read"
 MAX_EXECUTIONS = 1000
 
 

@@ -15,7 +15,7 @@ from apps.nexus_sessions.representation import session_data
 from apps.nexus_sessions.selectors import idle_cutoff, session_get
 
 # Creating a session or changing it is part of running workflows for someone: operator and above.
-WRITE_ACTION = "workflow.execute"
+WRITE_ACTION = "session.write"
 BUMP_INTERVAL_S = 60.0
 _MAX_BOUND = 10_000
 
