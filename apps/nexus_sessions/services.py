@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
+from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -41,6 +42,9 @@ def session_create(*, principal: Principal, tenant_id: int, user: str = "", meta
             id=new_id("ses"), user=user, metadata=metadata, created_by=principal.actor, created_at=now, last_seen_at=now
         )
         publish(type="session.created", data=session_data(session), session_id=session.id)
+        audit_record(
+            action="session.created", tenant_id=tenant_id, principal=principal, target=session.id, details={"user": user}
+        )
     return session
 
 
@@ -54,6 +58,13 @@ def session_update(*, principal: Principal, tenant_id: int, session_id: str, met
         session.last_seen_at = timezone.now()
         session.save(update_fields=["metadata", "last_seen_at"])
         publish(type="session.updated", data=session_data(session), session_id=session.id)
+        audit_record(
+            action="session.updated",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=session.id,
+            details={"metadata_keys": sorted(session.metadata)[:50]},
+        )
     return session
 
 

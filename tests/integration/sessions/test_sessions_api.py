@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.events.models import Event
 from apps.nexus_sessions.models import Session
 from apps.runs.models import Execution
@@ -42,6 +43,12 @@ def test_create_show_and_update_a_session(api, nexus_world, listen, django_captu
         nexus_world["tenants"]["acme"], lambda: list(Event.objects.filter(session_id=body["id"]).values_list("type", "source"))
     )
     assert stored == [("session.created", "api"), ("session.updated", "api")]
+    audited = AuditEvent.objects.filter(target=body["id"]).order_by("seq")
+    assert [(a.action, a.channel, a.outcome) for a in audited] == [
+        ("session.created", "api", "success"),
+        ("session.updated", "api", "success"),
+    ]
+    assert audited[0].tenant_id == nexus_world["tenants"]["acme"].pk and audited[0].actor == body["created_by"]
 
 
 def test_a_viewer_cannot_create_and_bad_input_is_refused(api, nexus_world):
