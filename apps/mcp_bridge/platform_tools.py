@@ -1,11 +1,13 @@
 """Platform tools over workflows, executions and datasets: each calls one selector or service and renders it."""
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ValidationFailed
 from apps.datasets.query import FUNCTIONS, MAX_LIMIT, OPS
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query
 from apps.mcp_bridge.results import Call, ToolResult, ToolSpec, error_result, ok
 from apps.mcp_bridge.workflow_tools import input_schema, output_schema, production_deployment, tool_name
+from apps.nexus_sessions.representation import session_data
+from apps.nexus_sessions.selectors import session_executions
 from apps.runs.models import Channel, Status
 from apps.runs.representation import execution_data
 from apps.runs.selectors import run_get, run_list
@@ -93,6 +95,27 @@ def list_executions(call: Call) -> ToolResult:
 def cancel_execution(call: Call) -> ToolResult:
     execution = run_cancel(principal=call.principal, tenant_id=call.tenant.pk, run_id=call.arguments["execution_id"])
     return ok(execution_data(execution, with_steps=False), run_id=execution.id)
+
+
+# -------------------------------------------------------------------------------------------- sessions
+
+
+@_guarded
+def session_info(call: Call) -> ToolResult:
+    """The session named, or the one this client is bound to by `X-Nexus-Session`, with its recent runs."""
+    session_id = call.arguments.get("session") or call.session_id
+    if not session_id:
+        raise ValidationFailed(
+            "no session: pass `session` or send the X-Nexus-Session header",
+            code="invalid_arguments",
+            fields={"session": "required when the client is not bound to a session"},
+        )
+    session, executions = session_executions(principal=call.principal, tenant_id=call.tenant.pk, session_id=session_id)
+    limit = call.arguments.get("limit", 20)
+    data = session_data(session)
+    data["bound"] = session.id == call.session_id
+    data["executions"] = [execution_data(e, with_steps=False) for e in executions[:limit]]
+    return ok(data)
 
 
 # -------------------------------------------------------------------------------------------- datasets
@@ -216,6 +239,32 @@ TOOLS = [
         read_only=False,
         destructive=True,
         idempotent=True,
+    ),
+    ToolSpec(
+        name="session_info",
+        title="Session info",
+        description="Show a Nexus session (the one this client is bound to with X-Nexus-Session, or the one named): its "
+        "user, metadata, expiry and its most recent runs with their channel (api, cli, mcp, …).",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "session": {"type": "string", "minLength": 1, "description": "session id (ses_…); default: the bound one"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            "additionalProperties": False,
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "user": {"type": "string"},
+                "metadata": _OBJECT,
+                "bound": {"type": "boolean"},
+                "executions": {"type": "array", "items": _OBJECT},
+            },
+            "required": ["id", "user", "metadata", "bound", "executions"],
+        },
+        handler=session_info,
     ),
     ToolSpec(
         name="list_datasets",

@@ -32,6 +32,7 @@ PLATFORM_TOOLS = {
     "compute_metrics",
     "render_chart",
     "send_email_report",
+    "session_info",
 }
 SALES = "customer,region,revenue\nAcme,eu,1200\nGlobex,us,800\nInitech,us,450\nUmbrella,eu,1550\n"
 

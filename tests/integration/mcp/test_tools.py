@@ -22,6 +22,7 @@ PLATFORM = {
     "compute_metrics",
     "render_chart",
     "send_email_report",
+    "session_info",
 }
 
 
@@ -179,6 +180,24 @@ def test_a_session_header_reaches_run_start_which_knows_no_sessions_yet(acme, pr
     result = _call(principal(), acme, "workflow_hello-world", {"name": "S"}, session_id="ses_01abc")
     assert result.is_error and result.error_code == "session_not_found"
     assert Execution.objects.count() == 0
+
+
+def test_session_info_shows_the_bound_session_and_its_runs(acme, principal, hello, nexus_world):
+    from apps.nexus_sessions.services import session_create
+
+    session = session_create(principal=principal(), tenant_id=acme.pk, user="agent-user", metadata={"via": "mcp"})
+    ran = _call(principal(role="operator"), acme, "workflow_hello-world", {"name": "S"}, session_id=session.id)
+    assert not ran.is_error, ran.text
+    info = _call(principal(role="viewer"), acme, "session_info", {}, session_id=session.id)
+    assert not info.is_error, info.text
+    assert (info.structured["id"], info.structured["user"], info.structured["bound"]) == (session.id, "agent-user", True)
+    assert [(e["id"], e["channel"]) for e in info.structured["executions"]] == [(ran.run_id, "mcp")]
+    named = _call(principal(), acme, "session_info", {"session": session.id, "limit": 1})
+    assert named.structured["bound"] is False and len(named.structured["executions"]) == 1
+    unbound = _call(principal(), acme, "session_info", {})
+    assert unbound.is_error and unbound.error_code == "invalid_arguments" and "session" in unbound.text
+    foreign = _call(principal(tenant="globex"), nexus_world["tenants"]["globex"], "session_info", {"session": session.id})
+    assert foreign.is_error and foreign.error_code == "session_not_found"
 
 
 def test_compute_metrics_runs_the_metrics_node(acme, principal):
