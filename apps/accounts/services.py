@@ -243,10 +243,22 @@ def memberships_sync_from_groups(*, user, group_dns: Iterable[str], role_map: di
         current = {m.tenant_id: m for m in Membership.objects.select_for_update().filter(user=user, tenant__in=tenants.values())}
         for slug, tenant in tenants.items():
             role, membership = granted[slug], current.get(tenant.pk)
+            before = membership.role if membership is not None else None
             if role is None and membership is not None:
                 membership.delete()
             elif role is not None and (membership is None or membership.role != role):
                 Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+            else:
+                continue
+            # A role given or taken by the directory is a change of access like any other: audited.
+            audit_record(
+                action="member.synced",
+                tenant_id=tenant.pk,
+                actor="ldap",
+                actor_type="system",
+                target=f"user:{user.username}",
+                details={"from": before, "to": role, "source": "ldap_groups"},
+            )
         _forget_memberships()
     return {slug: granted[slug] for slug in tenants}
 

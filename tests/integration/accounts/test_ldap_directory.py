@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from apps.accounts.models import Membership
+from apps.audit.models import AuditEvent
 from apps.tenants.models import Tenant
 from tests.ldap.slapd import password_of
 
@@ -74,6 +75,13 @@ def test_group_changes_apply_at_the_next_login(ldap_enabled, login, make_user, n
         assert (removed.status_code, removed.json()["code"]) == (403, "not_a_member")
         assert roles_of("gail") == {"default": "operator"}
         assert login("gail", password_of("gail")).json()["tenant"] == "default"
+        synced = AuditEvent.objects.filter(action="member.synced", target="user:gail").order_by("seq")
+        assert [(a.actor, a.details["from"], a.details["to"]) for a in synced] == [
+            ("ldap", None, "developer"),
+            ("ldap", "developer", "viewer"),
+            ("ldap", "viewer", None),
+        ]
+        assert {a.tenant_id for a in synced} == {Tenant.objects.get(slug="acme").pk}
     finally:
         directory.group_add("developers", "gail")
         directory.group_add("viewers", "gail")
