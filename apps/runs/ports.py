@@ -41,11 +41,20 @@ class WorkflowsPort:
     def __init__(self, *, parent):
         self.parent = parent
 
-    def run(self, *, workflow: str, inputs: dict, environment: str = "production", depth: int = 1) -> dict:
+    def run(
+        self, *, workflow: str, inputs: dict, environment: str = "production", depth: int = 1, deadline: float | None = None
+    ) -> dict:
         from apps.runs.services import run_child
 
         try:
-            child = run_child(parent=self.parent, workflow_ref=workflow, inputs=inputs, environment=environment, depth=depth)
+            child = run_child(
+                parent=self.parent,
+                workflow_ref=workflow,
+                inputs=inputs,
+                environment=environment,
+                depth=depth,
+                deadline=deadline,
+            )
         except ApplicationError as error:
             raise NodeError(error.code, error.detail) from None
         return {

@@ -313,10 +313,13 @@ def _tenant_scope(tenant):
     return scope
 
 
-def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str, depth: int) -> Execution:
+def run_child(
+    *, parent: Execution, workflow_ref: str, inputs, environment: str, depth: int, deadline: float | None = None
+) -> Execution:
     """Run a deployed workflow of the same tenant for a `subworkflow` node, in this process: the parent
     already holds a worker, and queueing the child behind it could deadlock a busy pool. The parent run was
-    authorised and its deployed definition names the child, so the child runs under the parent's actor."""
+    authorised and its deployed definition names the child, so the child runs under the parent's actor.
+    `deadline` (time.monotonic()) is what is left of the calling node's time: a child never outlives it."""
     tenant = connection.tenant
     principal = Principal(
         kind="system", actor=parent.actor, tenant_id=tenant.pk, tenant_slug=getattr(tenant, "slug", None), role="operator"
@@ -336,7 +339,7 @@ def run_child(*, parent: Execution, workflow_ref: str, inputs, environment: str,
         execution_insert(child)
     result = compiled.execute(
         inputs,
-        deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
+        deadline=min(deadline or float("inf"), time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"]),
         ports=ports_for(child),
         depth=depth,
         worker_scope=_tenant_scope(tenant),

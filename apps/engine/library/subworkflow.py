@@ -39,7 +39,14 @@ def _run(config: _SubworkflowConfig, ctx: RunContext) -> dict[str, Any]:
         )
     inputs = {key: expression.search(ctx.data) for key, expression in config.inputs}
     child = call_port(
-        ctx, "workflows", "run", workflow=config.workflow, inputs=inputs, environment=config.environment, depth=depth
+        ctx,
+        "workflows",
+        "run",
+        workflow=config.workflow,
+        inputs=inputs,
+        environment=config.environment,
+        depth=depth,
+        deadline=ctx.deadline,  # the child has what is left of this node's (and so the parent run's) time
     )
     child = expect_object(child, "workflows", "run")
     status = child.get("status")

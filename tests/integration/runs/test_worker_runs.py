@@ -1,5 +1,7 @@
 """What a worker does with a queued run, driven in-process: subworkflows, events, cancellation, idempotence."""
 
+import time
+
 import pytest
 
 from apps.events.models import Event
@@ -52,6 +54,26 @@ def test_subworkflow_depth_is_limited(owner, acme, settings):
     runs = Execution.objects.order_by("depth")
     assert [r.depth for r in runs] == [0, 1, 2]
     assert runs[2].error["code"] == "depth_exceeded"
+
+
+def test_a_child_run_gets_what_is_left_of_its_parents_time(owner, acme):
+    slow = {
+        "inputs": {"type": "object"},
+        "nodes": [{"id": "wait", "type": "delay", "config": {"seconds": 5}}],
+        "outputs": {"done": "`true`"},
+    }
+    parent = {
+        "nodes": [{"id": "child", "type": "subworkflow", "config": {"workflow": "slow"}, "timeout_s": 1}],
+        "outputs": {"r": "nodes.child"},
+    }
+    _deploy(owner, acme, "slow", definition=slow)
+    _deploy(owner, acme, "impatient", definition=parent)
+    queued = run_start(principal=owner, tenant_id=acme.pk, workflow_ref="impatient", inputs={}, channel="api", wait=False)
+    started = time.monotonic()
+    assert run_execute(run_id=queued.id) == "failed"
+    assert time.monotonic() - started < 3  # not the child's own 5 s delay, nor a fresh max_run_seconds
+    child = Execution.objects.get(parent_id=queued.id)
+    assert child.status == "timed_out"
 
 
 def test_notify_stores_an_event_with_the_run_channel(owner, acme):

@@ -142,12 +142,16 @@ class FakeWorkflows:
         self.ports = ports if ports is not None else {}
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, *, workflow: str, inputs: dict[str, Any], environment: str, depth: int) -> dict[str, Any]:
+    def run(
+        self, *, workflow: str, inputs: dict[str, Any], environment: str, depth: int, deadline: float | None = None
+    ) -> dict[str, Any]:
         self.calls.append({"workflow": workflow, "inputs": inputs, "environment": environment, "depth": depth})
         definition = self.definitions.get(workflow)
         if definition is None:
             raise NodeError("workflow_not_found", f"workflow {workflow!r} does not exist", retryable=False)
-        result = compile_workflow(definition).execute(inputs, ports={**self.ports, "workflows": self}, depth=depth)
+        result = compile_workflow(definition).execute(
+            inputs, ports={**self.ports, "workflows": self}, depth=depth, deadline=deadline
+        )
         return {
             "execution_id": f"run_{len(self.calls)}",
             "status": result.status,
