@@ -1,19 +1,51 @@
-"""Fan-out of committed events to the channel layer, off the caller's thread, in publish order.
+"""Fan-out of committed events: one Redis PUBLISH per event on its tenant's channel, off the caller's thread, in order.
 
-`async_to_sync(layer.group_send)` from a sync thread starts a new event loop, and with it a new Redis
-connection, on every call: milliseconds per event on the request path. Instead each process keeps one
-background thread with one loop (and so one connection pool); publish() hands it the message and returns.
-A single queue keeps events in publish order. Pending messages are flushed at exit (the CLI is a short
-process), and `fanout_flush()` lets tests wait for delivery.
+Every process that publishes (web workers, Celery workers, the CLI, daphne for MCP) hands the committed event to
+one background thread per process, which encodes it once as the JSON text subscribers receive and PUBLISHes it
+on `events_channel(tenant)`. Each daphne process subscribes once per tenant with live WebSockets and fans the
+text out to its own sockets (apps/realtime/hub.py): no Redis write per subscriber, no per-subscriber queue that
+could overflow, and the publisher's cost does not grow with the number of subscribers.
+
+Redis pub/sub is at-most-once: a message published while a subscriber process is disconnected from Redis is
+not delivered to it. The stored log (apps/events/models.py) is the record; a client reconnecting with
+`?since=evt_…` replays what it missed, and a hub that loses its subscription closes its sockets so they do.
+
+A single queue per process keeps its events in publish order; under load the thread sends everything queued in
+one pipeline. Pending events are flushed at exit (the CLI is a short process), and `fanout_flush()` lets tests
+wait for delivery.
 """
 
-import asyncio
 import atexit
+import functools
+import json
 import logging
 import os
+import queue
 import threading
 
+import redis
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
+
+_BATCH = 256
+
+
+def events_channel(tenant_slug: str) -> str:
+    """The Redis pub/sub channel of a tenant's events."""
+    return _channel_prefix(settings.REDIS_URL) + tenant_slug
+
+
+@functools.cache
+def _channel_prefix(redis_url: str) -> str:
+    # Pub/sub names ignore Redis database numbers, so the database is part of the name: installations sharing
+    # one Redis server (tests, benchmarks, staging next to production) do not see each other's events.
+    return f"nexus:{redis.connection.parse_url(redis_url).get('db', 0)}:events:"
+
+
+def event_text(payload: dict) -> str:
+    """The one encoding of an event on the wire, sent as is to every WebSocket subscriber."""
+    return json.dumps(payload)
 
 
 class _Fanout:
@@ -22,52 +54,45 @@ class _Fanout:
         self._idle = threading.Condition(self._lock)
         self._pending = 0
         self._pid: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue | None = None
+        self._queue: queue.SimpleQueue | None = None
 
     def _start(self) -> None:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            self._queue = asyncio.Queue()
-            loop.create_task(self._drain())
-            ready.set()
-            loop.run_forever()
-
-        threading.Thread(target=run, name="nexus-event-fanout", daemon=True).start()
-        ready.wait()
+        self._queue = queue.SimpleQueue()
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5.0, socket_connect_timeout=2.0)
+        threading.Thread(target=self._drain, args=(self._queue, client), name="nexus-event-fanout", daemon=True).start()
         self._pid = os.getpid()
 
-    def send(self, groups: list[str], message: dict) -> None:
+    def send(self, payload: dict) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked child (Celery prefork): own thread, own loop
+            if self._pid != os.getpid():  # first use, or a forked child (Celery prefork): own thread, own client
                 self._pending = 0
                 self._start()
             self._pending += 1
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (groups, message))
+        self._queue.put(payload)
 
-    async def _drain(self) -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
+    def _drain(self, pending: queue.SimpleQueue, client: redis.Redis) -> None:
         while True:
-            groups, message = await self._queue.get()
+            batch = [pending.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(pending.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if layer is not None:
-                    for group in groups:
-                        await layer.group_send(group, message)
+                with client.pipeline(transaction=False) as pipe:
+                    for payload in batch:
+                        pipe.publish(events_channel(payload["tenant"]), event_text(payload))
+                    pipe.execute()
             except Exception:
-                logger.exception("event fan-out failed for %s", message.get("event", {}).get("id"))
+                # Stored already: subscribers that reconnect with `since` replay them.
+                logger.exception("event fan-out failed for %s", ", ".join(p["id"] for p in batch))
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= len(batch)
                     self._idle.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every message handed over so far is sent; False on timeout."""
+        """Wait until every event handed over so far is published; False on timeout."""
         with self._lock:
             if self._pid != os.getpid():
                 return True
@@ -77,8 +102,9 @@ class _Fanout:
 _fanout = _Fanout()
 
 
-def fanout_send(groups: list[str], message: dict) -> None:
-    _fanout.send(groups, message)
+def fanout_send(payload: dict) -> None:
+    """Publish a committed event (DESIGN §8 shape) to its tenant's subscribers, asynchronously, in order."""
+    _fanout.send(payload)
 
 
 def fanout_flush(timeout: float = 5.0) -> bool:

@@ -1,13 +1,14 @@
-"""publish(): store an event in the tenant's log and, after commit, fan it out on the channel layer."""
+"""publish(): store an event in the tenant's log and, after commit, fan it out to its tenant's subscribers."""
 
 import re
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.events.fanout import fanout_send
+from apps.events.hooks import connection_tenant, hooks_run
 from apps.events.models import Event
 from apps.events.origin import current_origin
 
@@ -28,14 +29,6 @@ def event_data(event: Event, *, tenant_slug: str) -> dict:
     }
 
 
-def tenant_group(tenant_slug: str) -> str:
-    return f"tenant.{tenant_slug}"
-
-
-def session_group(tenant_slug: str, session_id: str) -> str:
-    return f"session.{tenant_slug}.{session_id}"
-
-
 def publish(*, type: str, source: str | None = None, data: dict | None = None, session_id: str | None = None) -> dict:
     """Store the event in the current tenant's schema; send it to subscribers once the transaction commits.
     `source` and `session_id` default to the caller's declared origin (apps/events/origin.py)."""
@@ -49,14 +42,8 @@ def publish(*, type: str, source: str | None = None, data: dict | None = None, s
     event = Event.objects.create(
         id=new_id("evt"), type=type, source=source, session_id=session_id, data=data or {}, ts=timezone.now()
     )
-    tenant_slug = getattr(connection.tenant, "slug", connection.schema_name)
+    tenant_id, tenant_slug = connection_tenant()
     payload = event_data(event, tenant_slug=tenant_slug)
-    transaction.on_commit(lambda: _fan_out(payload))
+    hooks_run(payload, tenant_id=tenant_id)  # in this transaction (events/hooks.py)
+    transaction.on_commit(lambda: fanout_send(payload))  # one PUBLISH on the tenant's channel (events/fanout.py)
     return payload
-
-
-def _fan_out(payload: dict) -> None:
-    groups = [tenant_group(payload["tenant"])]
-    if payload["session"]:
-        groups.append(session_group(payload["tenant"], payload["session"]))
-    fanout_send(groups, {"type": "nexus.event", "event": payload})

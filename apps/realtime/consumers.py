@@ -1,31 +1,36 @@
 """WebSocket consumers: /ws/sessions/<ses>/, /ws/executions/<run>/, /ws/tenant/ stream the tenant's events.
 
-Close codes (after the handshake is accepted, so clients can read them):
+Close codes (sent after accepting the handshake, so clients can read them):
   4401 unauthenticated (no or bad credential) · 4403 forbidden (role below viewer, or not a member)
   4404 not found (no such session or run in the caller's tenant, another tenant's, or an expired session)
   4400 bad request (`since` is not an event id)
-Replay: with `?since=evt_…` the consumer joins the live group FIRST, then sends the stored events after
-`since` (ids sort by time), then live ones, skipping live events it already replayed: no gap, no duplicate.
+  4503 the live stream was interrupted (this process lost, or could not open, its Redis subscription):
+       reconnect with `?since=<last event id>` to replay what was missed
+Live events come from the process's hub (apps/realtime/hub.py), not a channel-layer channel per socket: the
+hub routes each event to the sockets of its tenant, session or run and sends the publisher's JSON text as is.
+The handshake completes only once the socket is registered with the hub and the hub's subscription is
+confirmed: from then on the client misses nothing published. Replay: with `?since=evt_…` the consumer then
+sends the stored events after `since` (ids sort by time, and by creation within a process), then the live
+ones that arrived meanwhile and after, skipping those it already replayed: no gap, no duplicate, in order.
 Heartbeats are WebSocket pings sent by daphne (`--ping-interval`, `--ping-timeout`): a peer that does not
 answer with a pong is dropped.
 """
 
 import asyncio
-import json
 import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.db import connection
 
 from apps.accounts.access import can
 from apps.core.errors import ApplicationError
 from apps.core.ids import has_prefix
+from apps.events.fanout import event_text
 from apps.events.models import Event
-from apps.events.presence import subscribers_mark
-from apps.events.services import event_data, session_group, tenant_group
+from apps.events.services import event_data
+from apps.realtime.hub import HubUnavailable, hub
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +38,12 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-REPLAY_LIMIT = 1000
+CLOSE_INTERRUPTED = 4503
+REPLAY_PAGE = 500
 
 
 def _replay(tenant, *, since: str, session_id: str | None, execution_id: str | None) -> list[dict]:
+    """One page of the stored events after `since`, oldest first."""
     connection.set_tenant(tenant)
     try:
         events = Event.objects.filter(id__gt=since)
@@ -44,7 +51,7 @@ def _replay(tenant, *, since: str, session_id: str | None, execution_id: str | N
             events = events.filter(session_id=session_id)
         if execution_id:
             events = events.filter(data__execution_id=execution_id)
-        return [event_data(e, tenant_slug=tenant.slug) for e in events.order_by("id")[:REPLAY_LIMIT]]
+        return [event_data(e, tenant_slug=tenant.slug) for e in events.order_by("id")[:REPLAY_PAGE]]
     finally:
         connection.set_schema_to_public()
 
@@ -74,115 +81,118 @@ def _execution_exists(tenant, run_id: str) -> bool:
 
 
 class EventStreamConsumer(AsyncWebsocketConsumer):
-    """The shared flow: authenticate, authorize, check the target, subscribe, replay, then stream."""
+    """The shared flow: authenticate, authorize, check the target, join the hub, replay, then stream."""
 
-    groups_to_join: list[str]
+    channel_layer_alias = None  # live events come from the hub: no channel-layer channel per socket
     marks_presence = False
+    session_id: str | None = None
+    execution_id: str | None = None
 
     async def connect(self) -> None:
-        self.groups_to_join = []
+        self.joined = False
         self.replayed: set[str] = set()
-        self.heartbeat: asyncio.Task | None = None
+        self.backlog: list[tuple[dict, str]] | None = []  # live events held back until the replay is sent
+        since = (parse_qs(self.scope.get("query_string", b"").decode()).get("since") or [None])[0]
+        refusal = await self.refusal(since)
+        if refusal is None:
+            try:
+                await hub().join(self)
+                self.joined = True
+            except HubUnavailable:
+                refusal = (CLOSE_INTERRUPTED, "events_unavailable")
+        # Accepted only now: once a client's handshake completes, every event published afterwards reaches it.
         await self.accept()
+        if refusal is not None:
+            await self.close(code=refusal[0], reason=refusal[1])
+            return
+        try:
+            previous: set[str] = set()
+            while since is not None:  # page by page, so a long absence replays everything, not its first page
+                page = await database_sync_to_async(_replay)(
+                    self.tenant, since=since, session_id=self.session_id, execution_id=self.execution_id
+                )
+                # Only the newest events can still be on their way live: remember the last two pages' ids.
+                self.replayed = previous | {event["id"] for event in page}
+                previous = {event["id"] for event in page}
+                for event in page:
+                    if not self.joined:  # interrupted meanwhile: the socket is closing
+                        return
+                    await self.send(text_data=event_text(event))
+                since = page[-1]["id"] if len(page) == REPLAY_PAGE else None
+            while self.backlog:
+                sending = self._send_live(*self.backlog.pop(0))
+                if sending is not None:
+                    await sending
+            self.backlog = None
+        except BaseException:
+            await self.disconnect(None)  # the socket dies with this error: stop the hub's deliveries
+            raise
+
+    async def refusal(self, since: str | None) -> tuple[int, str] | None:
+        """(close code, reason) when this socket may not stream; None when it may (tenant and target are set)."""
         principal, tenant = self.scope.get("principal"), self.scope.get("tenant")
         if principal is None or tenant is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED, reason=self.scope.get("auth_error") or "not_authenticated")
-            return
+            return CLOSE_UNAUTHENTICATED, self.scope.get("auth_error") or "not_authenticated"
         if not (principal.is_platform_admin or principal.tenant_id == tenant.pk) or not can(principal, "execution.read"):
-            await self.close(code=CLOSE_FORBIDDEN, reason="permission_denied")
-            return
-        self.tenant = tenant
-        since = (parse_qs(self.scope.get("query_string", b"").decode()).get("since") or [None])[0]
+            return CLOSE_FORBIDDEN, "permission_denied"
+        self.tenant, self.tenant_slug = tenant, tenant.slug
         if since is not None and not has_prefix(since, "evt"):
-            await self.close(code=CLOSE_BAD_REQUEST, reason="invalid_since")
-            return
+            return CLOSE_BAD_REQUEST, "invalid_since"
         refused = await self.target_refusal()
-        if refused:
-            await self.close(code=CLOSE_NOT_FOUND, reason=refused)
-            return
-        for group in self.groups_to_join:
-            await self.channel_layer.group_add(group, self.channel_name)
-        if self.marks_presence:
-            self.heartbeat = asyncio.get_running_loop().create_task(self._keep_presence())
-        if since is not None:
-            for event in await database_sync_to_async(_replay)(
-                tenant, since=since, session_id=self.session_filter(), execution_id=self.execution_filter()
-            ):
-                self.replayed.add(event["id"])
-                await self.send(text_data=json.dumps(event))
+        return (CLOSE_NOT_FOUND, refused) if refused else None
 
-    async def _keep_presence(self) -> None:
-        slug = self.tenant.slug
-        while True:
-            try:
-                await database_sync_to_async(subscribers_mark, thread_sensitive=False)(slug)
-            except Exception:
-                logger.exception("could not mark subscribers of %s", slug)
-            await asyncio.sleep(settings.NEXUS_WS_HEARTBEAT_S)
+    def deliver(self, event: dict, text: str):
+        """Called by the hub for each live event of this socket, in order; returns the send to await."""
+        if self.backlog is not None:
+            self.backlog.append((event, text))
+            return None
+        return self._send_live(event, text)
+
+    def _send_live(self, event: dict, text: str):
+        if not self.joined:
+            return None
+        if self.replayed and event["id"] in self.replayed:
+            self.replayed.discard(event["id"])
+            return None
+        return self.base_send({"type": "websocket.send", "text": text})
+
+    def interrupted(self) -> None:
+        self.joined = False
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_INTERRUPTED, reason="events_interrupted"))
 
     async def disconnect(self, code) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
-        for group in self.groups_to_join:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.joined:
+            self.joined = False
+            hub().leave(self)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if text_data and text_data.strip() == '{"type": "ping"}':
             await self.send(text_data='{"type": "pong"}')  # for clients that cannot send WebSocket pings
 
-    async def nexus_event(self, message) -> None:
-        event = message["event"]
-        if event["id"] in self.replayed:
-            self.replayed.discard(event["id"])
-            return
-        if self.wants(event):
-            await self.send(text_data=json.dumps(event))
-
-    # Per endpoint:
     async def target_refusal(self) -> str | None:
+        """None when the socket's target exists in the caller's tenant, else the reason; sets the routing key."""
         raise NotImplementedError
-
-    def session_filter(self) -> str | None:
-        return None
-
-    def execution_filter(self) -> str | None:
-        return None
-
-    def wants(self, event: dict) -> bool:
-        return True
 
 
 class SessionConsumer(EventStreamConsumer):
     async def target_refusal(self) -> str | None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        refusal = await database_sync_to_async(_session_exists)(self.tenant, self.session_id)
-        self.groups_to_join = [session_group(self.tenant.slug, self.session_id)]
-        return refusal
-
-    def session_filter(self) -> str | None:
-        return self.session_id
+        return await database_sync_to_async(_session_exists)(self.tenant, self.session_id)
 
 
 class ExecutionConsumer(EventStreamConsumer):
     marks_presence = True  # a run without a session publishes events only while someone listens
 
     async def target_refusal(self) -> str | None:
-        self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        if not await database_sync_to_async(_execution_exists)(self.tenant, self.run_id):
+        run_id = self.scope["url_route"]["kwargs"]["run_id"]
+        if not await database_sync_to_async(_execution_exists)(self.tenant, run_id):
             return "execution_not_found"
-        self.groups_to_join = [tenant_group(self.tenant.slug)]
+        self.execution_id = run_id
         return None
-
-    def execution_filter(self) -> str | None:
-        return self.run_id
-
-    def wants(self, event: dict) -> bool:
-        return (event.get("data") or {}).get("execution_id") == self.run_id
 
 
 class TenantConsumer(EventStreamConsumer):
     marks_presence = True
 
     async def target_refusal(self) -> str | None:
-        self.groups_to_join = [tenant_group(self.tenant.slug)]
         return None

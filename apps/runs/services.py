@@ -18,6 +18,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.engine import CompiledWorkflow, InputError, RunResult
+from apps.events.hooks import connection_tenant, hooks_interested
 from apps.events.origin import current_origin
 from apps.events.presence import subscribers_present
 from apps.events.services import publish
@@ -146,9 +147,13 @@ def run_start(
 
 def _events_wanted(session_id: str | None) -> bool:
     """Execution events are published (stored, then sent) for runs bound to a session, or while the tenant
-    has live subscribers (apps/events/presence.py): an inline run nobody watches pays no event INSERT and no
-    Redis send, only a per-process flag read cached for a second."""
-    return session_id is not None or subscribers_present(getattr(connection.tenant, "slug", connection.schema_name))
+    has live subscribers (apps/events/presence.py) or webhook subscriptions to execution events (publish hooks,
+    apps/events/hooks.py): an inline run nobody watches pays no event INSERT and no Redis send, only per-process
+    flags read from caches."""
+    if session_id is not None:
+        return True
+    tenant_id, tenant_slug = connection_tenant()
+    return subscribers_present(tenant_slug) or hooks_interested(tenant_id, "execution.*")
 
 
 _FINISHED_EVENTS = {
@@ -170,6 +175,7 @@ def _publish_execution(execution: Execution, type: str, *, source: str | None, d
             "workflow": execution.workflow_slug,
             "status": execution.status,
             "channel": execution.channel,
+            **({"parent_execution_id": execution.parent_id} if execution.parent_id else {}),
             **(data or {}),
         },
     )
@@ -337,6 +343,10 @@ def run_child(
     quota = execution_quota_consume(tenant=limits) if limits.quota_executions is not None else None
     with execution_quota_held(quota):  # a child is a stored run: it counts, and is refused at the limit
         execution_insert(child)
+    # Its events carry the parent's session, so they reach the subscribers of the session the parent runs in.
+    events, source = _events_wanted(child.session_id), parent.channel if parent.inline else "worker"
+    if events:
+        _publish_execution(child, "execution.started", source=source, data={"attempt": child.attempt})
     result = compiled.execute(
         inputs,
         deadline=min(deadline or float("inf"), time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"]),
@@ -348,6 +358,8 @@ def run_child(
     with transaction.atomic():
         child.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
         audit_save(execution_audit_event(child, tenant_id=tenant.pk))
+    if events:
+        _publish_finished(child, source=source)
     return child
 
 

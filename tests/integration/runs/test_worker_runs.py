@@ -42,6 +42,35 @@ def test_a_subworkflow_runs_as_a_child_run(owner, acme):
     assert child.outputs == {"message": "Hello, kid!"}
 
 
+def test_a_childs_events_reach_the_parents_session(owner, acme):
+    from apps.nexus_sessions.services import session_create
+
+    _deploy(owner, acme, "hello", template="basic")
+    _deploy(owner, acme, "parent", definition=PARENT)
+    session = session_create(principal=owner, tenant_id=acme.pk)
+    queued = run_start(
+        principal=owner,
+        tenant_id=acme.pk,
+        workflow_ref="parent",
+        inputs={"who": "kid"},
+        channel="api",
+        session_id=session.id,
+        wait=False,
+    )
+    assert run_execute(run_id=queued.id) == "completed"
+    child_id = Execution.objects.get(id=queued.id).outputs["child_run"]
+    events = Event.objects.filter(session_id=session.id, type__startswith="execution.").order_by("id")
+    assert [(e.type, e.source, e.data["execution_id"], e.data.get("parent_execution_id")) for e in events] == [
+        ("execution.queued", "api", queued.id, None),
+        ("execution.started", "worker", queued.id, None),
+        ("execution.started", "worker", child_id, queued.id),
+        ("execution.completed", "worker", child_id, queued.id),
+        ("execution.node_completed", "worker", queued.id, None),
+        ("execution.node_completed", "worker", queued.id, None),
+        ("execution.completed", "worker", queued.id, None),
+    ]
+
+
 def test_subworkflow_depth_is_limited(owner, acme, settings):
     settings.NEXUS_ENGINE_LIMITS = {**settings.NEXUS_ENGINE_LIMITS, "max_subworkflow_depth": 2}
     loop = {

@@ -1,4 +1,6 @@
-"""Session test fixtures: a deployed hello-world, clean per-process caches, the real Redis channel layer."""
+"""Session test fixtures: a deployed hello-world, clean per-process caches, the real Redis event channels."""
+
+import json
 
 import pytest
 
@@ -29,41 +31,34 @@ def deployed(api):
 
 
 @pytest.fixture
-def listen():
-    """listen(group) -> receive(): a channel on the real Redis layer subscribed to `group`."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
+def listen(settings):
+    """listen(tenant, session=None) -> receive(): the events published on the tenant's Redis channel from now on
+    (the channel every daphne hub subscribes to), only one session's if `session` is given."""
+    import redis
 
-    layer = get_channel_layer()
+    from apps.events.fanout import events_channel, fanout_flush
 
-    def subscribe(group: str):
-        from apps.events.fanout import fanout_flush
+    subscriptions = []
 
+    def subscribe(tenant: str, session: str | None = None):
         # Events published before subscribing may still be on their way (the fan-out thread sends them
         # after commit); let them go first, so the subscriber sees only what comes after.
         assert fanout_flush(5.0)
-        channel = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(group, channel)
+        pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+        subscriptions.append(pubsub)
+        pubsub.subscribe(events_channel(tenant))
+        confirmed = pubsub.get_message(timeout=3)
+        assert confirmed is not None and confirmed["type"] == "subscribe"
 
         def receive_all() -> list[dict]:
-            from apps.events.fanout import fanout_flush
-
             assert fanout_flush(5.0)
             events = []
-
-            async def drain():
-                import asyncio
-
-                while True:
-                    try:
-                        message = await asyncio.wait_for(layer.receive(channel), timeout=0.3)
-                    except TimeoutError:
-                        return
-                    events.append(message["event"])
-
-            async_to_sync(drain)()
-            return events
+            while (message := pubsub.get_message(timeout=0.3)) is not None:
+                events.append(json.loads(message["data"]))
+            return [event for event in events if session is None or event["session"] == session]
 
         return receive_all
 
-    return subscribe
+    yield subscribe
+    for pubsub in subscriptions:
+        pubsub.close()

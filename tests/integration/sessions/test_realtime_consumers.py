@@ -108,7 +108,7 @@ def test_execution_and_tenant_streams(api, deployed, nexus_world, django_capture
 
         tenant = await _open(_connect("/ws/tenant/", key=key))
         watcher = await _open(_connect(f"/ws/executions/{run_id}/", key=key))
-        await tenant.receive_nothing(timeout=0.3)  # the presence flag is set by the consumers' first heartbeat
+        await tenant.receive_nothing(timeout=0.3)  # the hub set the presence flag when the sockets joined
         presence_cache_clear()
 
         def execute() -> str:
@@ -122,5 +122,105 @@ def test_execution_and_tenant_streams(api, deployed, nexus_world, django_capture
         assert await watcher.receive_nothing(timeout=0.3)  # another run's events are not this run's
         await tenant.disconnect()
         await watcher.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def _publish_in(tenant, events: list[dict], capture) -> list[str]:
+    """Publish events in the tenant's schema, committed (on_commit run), as a service would; their ids."""
+    from django.db import connection
+
+    from apps.events.services import publish
+
+    connection.set_tenant(tenant)
+    try:
+        with capture(execute=True):
+            return [publish(**event)["id"] for event in events]
+    finally:
+        connection.set_schema_to_public()
+
+
+def test_session_events_reach_every_socket_in_publish_order(api, nexus_world, django_capture_on_commit_callbacks):
+    session_id = api().post("/api/v1/sessions/", {}).json()["id"]
+    other_session = api().post("/api/v1/sessions/", {}).json()["id"]
+    key = nexus_world["keys"][("acme", "viewer")]
+    acme = nexus_world["tenants"]["acme"]
+
+    async def scenario():
+        from asgiref.sync import sync_to_async
+
+        from apps.events.fanout import fanout_flush
+
+        sockets = [await _open(_connect(f"/ws/sessions/{session_id}/", key=key)) for _ in range(3)]
+        elsewhere = await _open(_connect(f"/ws/sessions/{other_session}/", key=key))
+        events = [{"type": "report.ready", "source": "worker", "data": {"n": n}, "session_id": session_id} for n in range(40)]
+        events.insert(20, {"type": "report.ready", "source": "worker", "data": {"n": -1}, "session_id": other_session})
+        published = await sync_to_async(_publish_in)(acme, events, django_capture_on_commit_callbacks)
+        await sync_to_async(fanout_flush)()
+        expected = [event_id for event_id, event in zip(published, events, strict=True) if event["session_id"] == session_id]
+        for socket in sockets:
+            received = [json.loads(await socket.receive_from(timeout=3)) for _ in expected]
+            assert [e["id"] for e in received] == expected
+            assert [e["data"]["n"] for e in received] == list(range(40))
+            assert await socket.receive_nothing(timeout=0.2)
+        assert json.loads(await elsewhere.receive_from(timeout=3))["data"] == {"n": -1}
+        assert await elsewhere.receive_nothing(timeout=0.2)
+        for socket in [*sockets, elsewhere]:
+            await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_replay_pages_through_a_long_absence(api, nexus_world, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("apps.realtime.consumers.REPLAY_PAGE", 2)
+    session_id = api().post("/api/v1/sessions/", {}).json()["id"]
+    acme = nexus_world["tenants"]["acme"]
+    events = [{"type": "report.ready", "source": "cli", "data": {"n": n}, "session_id": session_id} for n in range(6)]
+    published = _publish_in(acme, events, django_capture_on_commit_callbacks)
+    key = nexus_world["keys"][("acme", "viewer")]
+
+    async def scenario():
+        again = await _open(_connect(f"/ws/sessions/{session_id}/?since={published[0]}", key=key))
+        replayed = [json.loads(await again.receive_from(timeout=3))["id"] for _ in published[1:]]
+        assert await again.receive_nothing(timeout=0.3)
+        await again.disconnect()
+        return replayed
+
+    assert async_to_sync(scenario)() == published[1:]
+
+
+def test_a_lost_redis_subscription_closes_sockets_so_clients_replay(api, nexus_world, django_capture_on_commit_callbacks):
+    """Pub/sub is at-most-once: when the hub's connection to Redis dies, its sockets are closed with 4503 (not
+    left open and silently missing events), and a reconnect with `since` gets what was published meanwhile."""
+    import redis
+    from django.conf import settings
+
+    session_id = api().post("/api/v1/sessions/", {}).json()["id"]
+    acme = nexus_world["tenants"]["acme"]
+    key = nexus_world["keys"][("acme", "viewer")]
+    event = {"type": "report.ready", "source": "worker", "session_id": session_id}
+
+    async def scenario():
+        from asgiref.sync import sync_to_async
+
+        from apps.events.fanout import fanout_flush
+        from apps.realtime.hub import hub
+
+        live = await _open(_connect(f"/ws/sessions/{session_id}/", key=key))
+        [first] = await sync_to_async(_publish_in)(acme, [{**event, "data": {"n": 1}}], django_capture_on_commit_callbacks)
+        await sync_to_async(fanout_flush)()
+        assert json.loads(await live.receive_from(timeout=3))["id"] == first
+        host, port = hub()._pubsub.connection._writer.get_extra_info("sockname")[:2]
+        assert redis.Redis.from_url(settings.REDIS_URL).client_kill(f"{host}:{port}")  # this hub's connection only
+        assert await _closed_with(live) == 4503
+        await live.disconnect()
+        [missed] = await sync_to_async(_publish_in)(acme, [{**event, "data": {"n": 2}}], django_capture_on_commit_callbacks)
+        await sync_to_async(fanout_flush)()
+        again = await _open(_connect(f"/ws/sessions/{session_id}/?since={first}", key=key))
+        assert json.loads(await again.receive_from(timeout=3))["id"] == missed
+        [later] = await sync_to_async(_publish_in)(acme, [{**event, "data": {"n": 3}}], django_capture_on_commit_callbacks)
+        await sync_to_async(fanout_flush)()
+        assert json.loads(await again.receive_from(timeout=3))["id"] == later
+        await again.disconnect()
 
     async_to_sync(scenario)()

@@ -30,7 +30,7 @@ def test_create_show_and_update_a_session(api, nexus_world, listen, django_captu
     body = created.json()
     assert body["id"].startswith("ses_") and body["user"] == "end-user-7" and body["metadata"] == {"plan": "pro"}
     assert body["created_by"].startswith("apikey:key_")
-    receive = listen(f"session.acme.{body['id']}")
+    receive = listen("acme", session=body["id"])
     assert api(role="viewer").get(f"/api/v1/sessions/{body['id']}/").json() == body
     with django_capture_on_commit_callbacks(execute=True):
         patched = owner.patch(f"/api/v1/sessions/{body['id']}/", {"metadata": {"plan": "team"}})
@@ -73,7 +73,7 @@ def test_runs_bind_to_the_session_and_are_listed_with_their_channel(
 ):
     owner = api()
     session_id = owner.post("/api/v1/sessions/", {"user": "u1"}).json()["id"]
-    receive = listen(f"session.acme.{session_id}")
+    receive = listen("acme", session=session_id)
     with django_capture_on_commit_callbacks(execute=True):
         first = owner.post("/api/v1/workflows/hello-world/execute/", {"inputs": {"name": "A"}, "session": session_id}).json()
         unbound = owner.post("/api/v1/workflows/hello-world/execute/", {"inputs": {"name": "B"}}).json()
@@ -139,7 +139,7 @@ def test_another_tenants_session_cannot_bind_a_run(api, deployed, nexus_world):
 
 
 def test_workflow_actions_publish_events(api, nexus_world, listen, django_capture_on_commit_callbacks):
-    receive = listen("tenant.acme")
+    receive = listen("acme")
     owner = api()
     with django_capture_on_commit_callbacks(execute=True):
         owner.post("/api/v1/workflows/", {"slug": "evented", "template": "basic"})

@@ -12,3 +12,9 @@ def test_ids_are_prefixed_unique_and_time_ordered():
     assert has_prefix(first, "run") and len(first) == 30
     assert len(set(later)) == 1000
     assert all(first < other for other in later)
+
+
+def test_ids_of_one_process_sort_in_creation_order_within_a_millisecond():
+    # The event log replays `id > since`: a burst published in one millisecond must keep its order.
+    burst = [new_id("evt") for _ in range(5000)]
+    assert burst == sorted(burst) and len(set(burst)) == 5000
