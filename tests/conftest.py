@@ -42,9 +42,12 @@ def _public_schema_after_test():
 
     if hasattr(connection, "set_schema_to_public"):
         connection.set_schema_to_public()
-        from apps.accounts.services import key_cache, member_cache
+        from apps.accounts.services import key_cache, member_cache, oauth_token_cache
+        from apps.integrations.webhooks import webhook_subscribers_forget
         from apps.workflows.selectors import target_cache
 
         key_cache.clear()
         member_cache.clear()
+        oauth_token_cache.clear()
         target_cache.clear()
+        webhook_subscribers_forget()

@@ -1,6 +1,6 @@
 """The one access layer: which role may do what, checked by services for every channel, failing closed."""
 
-from apps.core.errors import PermissionDenied
+from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.principal import Principal
 
 # Roles from least to most powerful: a role may do everything the ones below it may.
@@ -27,6 +27,36 @@ ACTIONS: dict[str, str] = {
     "dataset.write": "developer",
     "artifact.read": "viewer",
     "audit.read": "admin",
+    "app.read": "admin",
+    "app.write": "admin",
+}
+# OAuth2-style scopes that narrow what an API application may do (its role still applies): each grants the
+# actions listed. Every action above is granted by some scope (tests/unit/accounts/test_scopes.py).
+SCOPES: dict[str, tuple[str, frozenset[str]]] = {
+    "workflows:read": ("read workflows and their versions", frozenset({"workflow.read"})),
+    "workflows:write": (
+        "create, update, delete, deploy and test workflows",
+        frozenset({"workflow.create", "workflow.update", "workflow.delete", "workflow.deploy", "workflow.test"}),
+    ),
+    "executions:read": ("read executions and their steps", frozenset({"execution.read"})),
+    "executions:run": ("run deployed workflows and cancel runs", frozenset({"workflow.execute", "execution.cancel"})),
+    "sessions:read": ("read sessions and their runs", frozenset({"session.read"})),
+    "sessions:write": ("create and update sessions", frozenset({"session.write"})),
+    "datasets:read": ("read and query datasets", frozenset({"dataset.read"})),
+    "datasets:write": ("upload and change datasets", frozenset({"dataset.write"})),
+    "artifacts:read": ("read and download artifacts", frozenset({"artifact.read"})),
+    "apps:read": ("read API applications and their webhook deliveries", frozenset({"app.read"})),
+    "apps:write": ("register, change, rotate and revoke API applications", frozenset({"app.write"})),
+    "apikeys:read": ("list API keys", frozenset({"apikey.read"})),
+    "apikeys:write": ("create and revoke API keys", frozenset({"apikey.create", "apikey.revoke"})),
+    "members:read": ("list the tenant's members", frozenset({"member.read"})),
+    "members:write": ("add, change and remove members", frozenset({"member.write"})),
+    "audit:read": ("read the tenant's audit log", frozenset({"audit.read"})),
+}
+SCOPE_DESCRIPTIONS: dict[str, str] = {scope: description for scope, (description, _) in SCOPES.items()}
+# action -> the scopes granting it, computed once: can() is on every request's path.
+ACTION_SCOPES: dict[str, frozenset[str]] = {
+    action: frozenset(scope for scope, (_, actions) in SCOPES.items() if action in actions) for action in ACTIONS
 }
 # Actions outside any tenant (users are global; the audit chain spans tenants): platform admins only.
 PLATFORM_ACTIONS = frozenset({"user.create", "user.list", "audit.verify", "audit.prune"})
@@ -35,6 +65,9 @@ PLATFORM_ACTIONS = frozenset({"user.create", "user.list", "audit.verify", "audit
 def can(principal: Principal, action: str) -> bool:
     needed = ACTIONS.get(action)
     if needed is None:  # an action nobody registered is nobody's
+        return False
+    # An API application's scopes narrow its role: an action no scope of it grants is refused, whatever the role.
+    if principal.scopes is not None and principal.scopes.isdisjoint(ACTION_SCOPES[action]):
         return False
     if principal.is_platform_admin:
         return True
@@ -54,9 +87,27 @@ def require(principal: Principal, action: str, *, tenant_id: int | None) -> None
     if not principal.is_platform_admin and (tenant_id is None or principal.tenant_id != tenant_id):
         raise _denied(principal, action, tenant_id=tenant_id, detail="not a member of this tenant")
     if not can(principal, action):
-        raise _denied(
-            principal, action, tenant_id=tenant_id, detail=f"role '{principal.role}' may not {action.replace('.', ' ')}"
+        raise _denied(principal, action, tenant_id=tenant_id, detail=_refusal(principal, action))
+
+
+def _refusal(principal: Principal, action: str) -> str:
+    verb = action.replace(".", " ")
+    if principal.scopes is not None and principal.scopes.isdisjoint(ACTION_SCOPES.get(action, ())):
+        granting = " or ".join(sorted(ACTION_SCOPES.get(action, ()))) or "none"
+        return f"the application's scopes may not {verb} (it needs scope {granting})"
+    return f"role '{principal.role}' may not {verb}"
+
+
+def scopes_check(scopes) -> list[str]:
+    """`scopes` as a sorted list without duplicates, or ValidationFailed naming the unknown ones."""
+    if not isinstance(scopes, (list, tuple)) or not all(isinstance(scope, str) for scope in scopes):
+        raise ValidationFailed("invalid scopes", fields={"scopes": "a list of scope names"})
+    unknown = sorted({scope for scope in scopes if scope not in SCOPES})
+    if unknown:
+        raise ValidationFailed(
+            "invalid scopes", fields={"scopes": f"unknown scope {', '.join(unknown)}; one of {', '.join(SCOPES)}"}
         )
+    return sorted(set(scopes))
 
 
 def require_platform_admin(principal: Principal, action: str) -> None:

@@ -1,4 +1,7 @@
-"""Account reads: resolving a credential (API key, JWT) to a principal, listing keys, users and members."""
+"""Account reads: resolving a credential (API key, OAuth2 token, JWT) to a principal, listing keys, users and members."""
+
+import time
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -6,19 +9,34 @@ from django.db.models import Prefetch
 
 from apps.accounts.access import require, require_platform_admin
 from apps.accounts.models import ApiKey, Membership, Role
-from apps.accounts.services import KEY_PREFIX, hash_key, key_cache, member_cache
+from apps.accounts.services import KEY_PREFIX, hash_key, key_cache, member_cache, oauth_token_cache
 from apps.accounts.tokens import access_issue_from_refresh, access_lifetime_s, access_verify, refresh_verify
 from apps.core.errors import NotAuthenticated, NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
 
 # Runs on every request with a key: one indexed query, schema-qualified so it needs no search_path change,
-# written in SQL because the ORM's query building cost more than the query (bench/RESULTS.md).
+# written in SQL because the ORM's query building cost more than the query (bench/RESULTS.md). The key of an
+# API application (apps/integrations) carries the application's scopes and rate limit; a revoked application's
+# key is refused even if the key itself was somehow left live.
 _KEY_SQL = (
-    "SELECT k.id, k.role, k.tenant_id FROM public.accounts_apikey k"
+    "SELECT k.id, k.role, k.tenant_id, a.id, ARRAY(SELECT jsonb_array_elements_text(a.scopes)), a.rate_limit_per_minute"
+    " FROM public.accounts_apikey k"
     " JOIN public.tenants_tenant t ON t.id = k.tenant_id"
-    " WHERE k.key_hash = %s AND k.revoked_at IS NULL AND t.is_active"
+    " LEFT JOIN public.integrations_application a ON a.api_key_id = k.id"
+    " WHERE k.key_hash = %s AND k.revoked_at IS NULL AND t.is_active AND a.revoked_at IS NULL"
 )
+# An OAuth2 access token (django-oauth-toolkit keeps only its SHA-256, `token_checksum`) of a live application
+# of an active tenant, unexpired; the same query shape as keys.
+_OAUTH_TOKEN_SQL = (
+    "SELECT a.id, a.role, a.tenant_id, ARRAY(SELECT jsonb_array_elements_text(a.scopes)), a.rate_limit_per_minute,"
+    " o.scope, o.expires"
+    " FROM public.oauth2_provider_accesstoken o"
+    " JOIN public.integrations_application a ON a.oauth_application_id = o.application_id"
+    " JOIN public.tenants_tenant t ON t.id = a.tenant_id"
+    " WHERE o.token_checksum = %s AND o.expires > %s AND a.revoked_at IS NULL AND t.is_active"
+)
+OAUTH_TOKEN_PREFIX = "nxo_"
 _tenants: dict[int, Tenant] = {}
 
 
@@ -30,29 +48,80 @@ def _tenant_by_id(tenant_id: int) -> Tenant:
     return tenant
 
 
+def _app_scopes(scopes) -> frozenset[str] | None:
+    """An application's stored scopes as the principal's: an empty list narrows nothing (None)."""
+    return frozenset(scopes) if scopes else None
+
+
 def principal_from_api_key(raw_key: str) -> tuple[Principal, Tenant]:
-    """Resolve an `nxk_` key; a revoked, unknown or malformed key, or a suspended tenant, is one answer."""
+    """Resolve an `nxk_` key; a revoked, unknown or malformed key, or a suspended tenant, is one answer.
+
+    The resolved (principal, tenant) is cached as is: both are immutable, so a hit costs a hash and a lookup.
+    """
     if not raw_key.startswith(KEY_PREFIX) or len(raw_key) > 128:
         raise NotAuthenticated("invalid API key", code="invalid_credentials")
     key_hash = hash_key(raw_key)
-    row = key_cache.get(key_hash)
+    resolved = key_cache.get(key_hash)
+    if resolved is not None:
+        return resolved
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [key_hash])
+        row = cursor.fetchone()
     if row is None:
-        with connection.cursor() as cursor:
-            cursor.execute(_KEY_SQL, [key_hash])
-            row = cursor.fetchone()
-        if row is None:
-            raise NotAuthenticated("invalid API key", code="invalid_credentials")
-        key_cache.set(key_hash, row)
-    key_id, role, tenant_id = row
+        raise NotAuthenticated("invalid API key", code="invalid_credentials")
+    key_id, role, tenant_id, app_id, scopes, rate_limit = row
     tenant = _tenant_by_id(tenant_id)
-    principal = Principal(
-        kind="api_key",
-        actor=f"apikey:{key_id}",
-        tenant_id=tenant_id,
+    if app_id is None:
+        principal = Principal(
+            kind="api_key", actor=f"apikey:{key_id}", tenant_id=tenant_id, tenant_slug=tenant.slug, role=role, api_key_id=key_id
+        )
+    else:
+        principal = _app_principal(app_id, tenant, role=role, scopes=_app_scopes(scopes), rate_limit=rate_limit, key_id=key_id)
+    key_cache.set(key_hash, (principal, tenant))
+    return principal, tenant
+
+
+def _app_principal(
+    app_id: str, tenant: Tenant, *, role: str, scopes: frozenset[str] | None, rate_limit: int | None, key_id: str | None = None
+) -> Principal:
+    """An API application acting in its tenant (by its API key, or by an OAuth2 token when `key_id` is None)."""
+    return Principal(
+        kind="application",
+        actor=f"app:{app_id}",
+        tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
         role=role,
         api_key_id=key_id,
+        application_id=app_id,
+        scopes=scopes,
+        rate_limit_per_minute=rate_limit,
     )
+
+
+def principal_from_oauth_token(raw_token: str) -> tuple[Principal, Tenant]:
+    """Resolve an `nxo_` OAuth2 access token (client credentials, apps/integrations/oauth.py) to its application.
+
+    Its scopes are the token's, narrowed by the application's current ones (which may have shrunk since the
+    token was issued). Cached like keys, and never used past the token's expiry.
+    """
+    if not raw_token.startswith(OAUTH_TOKEN_PREFIX) or len(raw_token) > 128:
+        raise NotAuthenticated("invalid or expired token", code="invalid_credentials")
+    checksum = hash_key(raw_token)
+    cached = oauth_token_cache.get(checksum)
+    if cached is not None and cached[0] > time.time():
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(_OAUTH_TOKEN_SQL, [checksum, datetime.now(UTC)])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotAuthenticated("invalid or expired token", code="invalid_credentials")
+    app_id, role, tenant_id, app_scopes, rate_limit, token_scope, expires = row
+    scopes = frozenset(token_scope.split())
+    if app_scopes:
+        scopes &= frozenset(app_scopes)
+    tenant = _tenant_by_id(tenant_id)
+    principal = _app_principal(app_id, tenant, role=role, scopes=scopes, rate_limit=rate_limit)
+    oauth_token_cache.set(checksum, (expires.timestamp(), (principal, tenant)))
     return principal, tenant
 
 
@@ -162,13 +231,18 @@ def credential_from_headers(*, authorization: str, api_key: str) -> str:
 
 
 def principal_from_credential(raw: str) -> tuple[Principal, Tenant]:
-    """An `nxk_` API key or a login JWT → (principal, its tenant), for every door (HTTP, MCP, WebSocket).
+    """An `nxk_` API key, an `nxo_` OAuth2 access token or a login JWT → (principal, its tenant), for every door
+    (HTTP, MCP, WebSocket).
 
     A JWT is three dot-separated parts; anything else (keys, garbage) is answered as a key, so a malformed
     credential and an unknown one get the same answer.
     """
     if not raw:
         raise NotAuthenticated("authentication credentials were not provided", code="not_authenticated")
-    if not raw.startswith(KEY_PREFIX) and raw.count(".") == 2:
+    if raw.startswith(KEY_PREFIX):
+        return principal_from_api_key(raw)
+    if raw.startswith(OAUTH_TOKEN_PREFIX):
+        return principal_from_oauth_token(raw)
+    if raw.count(".") == 2:
         return principal_from_access_token(raw)
     return principal_from_api_key(raw)

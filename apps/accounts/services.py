@@ -28,11 +28,14 @@ from apps.tenants.models import Tenant
 logger = logging.getLogger("nexus.auth")
 
 KEY_PREFIX = "nxk_"
-# key hash -> (key id, role, tenant id) of live keys, read by principal_from_api_key on every request.
+# key hash -> (principal, tenant) of live keys, read by principal_from_api_key on every request.
 key_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
 # (user id, tenant id) -> (username, is_superuser, role) or False, read by principal_from_access_token on
 # every request with a JWT; cleared here whenever a membership changes.
 member_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
+# OAuth2 access token checksum -> (its expiry, (principal, tenant)) as principal_from_oauth_token resolved it (an
+# entry is never used past the expiry); cleared wherever tokens are revoked or an application changes.
+oauth_token_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
 
 
 def hash_key(raw_key: str) -> str:
@@ -49,25 +52,32 @@ def apikey_create(*, principal: Principal, tenant: Tenant, role: str = Role.DEVE
     """Create a key and return it with the raw secret, which is never stored and never shown again."""
     require(principal, "apikey.create", tenant_id=tenant.pk)
     _check_role(role)
-    prefix = secrets.token_hex(4)
-    raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        key = ApiKey.objects.create(
-            id=new_id("key"),
-            tenant=tenant,
-            name=name[:200],
-            prefix=prefix,
-            key_hash=hash_key(raw),
-            role=role,
-            created_by=principal.actor,
-        )
+        key, raw = apikey_issue(tenant=tenant, role=role, name=name, created_by=principal.actor)
         audit_record(
             action="apikey.created",
             tenant_id=tenant.pk,
             principal=principal,
             target=key.id,
-            details={"prefix": prefix, "role": role, "name": key.name},
+            details={"prefix": key.prefix, "role": role, "name": key.name},
         )
+    return key, raw
+
+
+def apikey_issue(*, tenant: Tenant, role: str, name: str, created_by: str) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its raw secret. No access check, no audit row: the caller's service
+    (apikey_create, an API application's registration or rotation) does both, in its transaction."""
+    prefix = secrets.token_hex(4)
+    raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        id=new_id("key"),
+        tenant=tenant,
+        name=name[:200],
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        role=role,
+        created_by=created_by,
+    )
     return key, raw
 
 

@@ -8,21 +8,23 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.views import ERRORS, JSON_OBJECT, _ctx, _validated
+from apps.api.serializers import MAX_OFFSET, ArtifactListSerializer, ArtifactSerializer
+from apps.api.views import ERRORS, _ctx, _validated
 from apps.artifacts.representation import artifact_data
 from apps.artifacts.selectors import artifact_get, artifact_list
+from apps.artifacts.services import CONTENT_TYPES
 
 
 class ArtifactListQuerySerializer(serializers.Serializer):
     execution = serializers.CharField(required=False, help_text="only the artifacts of this run (run_…)")
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class ArtifactListView(APIView):
     @extend_schema(
         parameters=[ArtifactListQuerySerializer],
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: ArtifactListSerializer, **ERRORS},
         operation_id="artifacts_list",
         summary="List artifacts (metadata only), newest first",
     )
@@ -34,7 +36,7 @@ class ArtifactListView(APIView):
 
 class ArtifactDetailView(APIView):
     @extend_schema(
-        responses={200: JSON_OBJECT, **ERRORS}, operation_id="artifacts_retrieve", summary="Show an artifact's metadata"
+        responses={200: ArtifactSerializer, **ERRORS}, operation_id="artifacts_retrieve", summary="Show an artifact's metadata"
     )
     def get(self, request, artifact_id: str):
         return Response(artifact_data(artifact_get(**_ctx(request), artifact_id=artifact_id)))
@@ -42,7 +44,7 @@ class ArtifactDetailView(APIView):
 
 class ArtifactDownloadView(APIView):
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+        responses={**{(200, content_type): OpenApiTypes.BINARY for content_type in CONTENT_TYPES}, **ERRORS},
         operation_id="artifacts_download",
         summary="Download an artifact's bytes (always as an attachment)",
     )

@@ -56,6 +56,7 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="auth_token",
         request=LoginSerializer,
         responses={200: TokenPairSerializer, 403: ErrorSerializer, **ERRORS},
         summary="Log in (local or LDAP user): a JWT pair bound to one tenant",
@@ -77,6 +78,7 @@ class RefreshView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="auth_refresh",
         request=RefreshSerializer,
         responses={200: AccessSerializer, **ERRORS},
         summary="A new access token from a refresh token",

@@ -19,12 +19,22 @@ class PrincipalAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = PrincipalAuthentication
     name = ["BearerAuth", "ApiKeyAuth"]
 
+    def get_security_requirement(self, auto_schema):
+        # Either header, not both: a list of requirements is an OR in OpenAPI, one requirement with two keys an AND.
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
             {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An nxk_ API key, or the access token from POST /api/v1/auth/token/ (a JWT).",
+                "description": "`Authorization: Bearer <credential>`: an nxk_ API key, an OAuth2 access token from "
+                "POST /oauth/token/ (client credentials), or the access token from POST /api/v1/auth/token/ (a JWT).",
             },
-            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "An nxk_ API key; wins over an Authorization header.",
+            },
         ]

@@ -8,13 +8,25 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.serializers import ErrorSerializer, StrictSerializer
-from apps.api.views import ERRORS, JSON_OBJECT, _ctx, _validated
+from apps.api.serializers import (
+    MAX_OFFSET,
+    DatasetListSerializer,
+    DatasetSerializer,
+    ErrorSerializer,
+    QueryResultSerializer,
+    RowsSerializer,
+    StrictSerializer,
+    documented_json,
+    documented_string,
+)
+from apps.api.views import ERRORS, _ctx, _validated
 from apps.core.errors import ValidationFailed
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query, dataset_rows
-from apps.datasets.services import dataset_delete, dataset_upload, max_bytes
+from apps.datasets.services import NAME_RE, dataset_delete, dataset_upload, max_bytes
 
+DatasetNameField = documented_string("DatasetNameField", pattern=NAME_RE.pattern, maxLength=63)
+RowsField = documented_json("RowsField", type="array", items={"type": "object"})
 PREVIEW_ROWS = 20
 # A JSON body spells rows with quotes, commas and spaces the stored form drops: allow it that much more.
 JSON_BODY_FACTOR = 2
@@ -53,15 +65,15 @@ def _check_body_size(request) -> None:
 
 
 class DatasetUploadSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=63)
-    rows = serializers.JSONField(help_text="A list of flat JSON objects (string, number, boolean or null values).")
+    name = DatasetNameField(max_length=63)
+    rows = RowsField(help_text="A list of flat JSON objects (string, number, boolean or null values).")
     description = serializers.CharField(required=False, allow_blank=True)
     mode = serializers.ChoiceField(choices=["replace", "append"], required=False, default="replace")
 
 
 class RowsQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, default=100, min_value=0, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class UploadQuerySerializer(serializers.Serializer):
@@ -96,14 +108,16 @@ QUERY_EXAMPLE = OpenApiExample(
 class DatasetListView(APIView):
     parser_classes = [JSONParser]
 
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, operation_id="datasets_list", summary="List the tenant's datasets")
+    @extend_schema(
+        responses={200: DatasetListSerializer, **ERRORS}, operation_id="datasets_list", summary="List the tenant's datasets"
+    )
     def get(self, request):
         datasets = dataset_list(**_ctx(request))
         return Response({"count": len(datasets), "results": [dataset_data(d) for d in datasets]})
 
     @extend_schema(
         request=DatasetUploadSerializer,
-        responses={201: JSON_OBJECT, **ERRORS},
+        responses={201: DatasetSerializer, **ERRORS},
         operation_id="datasets_upload",
         summary="Upload JSON rows: create a dataset, replace its rows or append to them",
     )
@@ -116,7 +130,7 @@ class DatasetListView(APIView):
 
 class DatasetDetailView(APIView):
     @extend_schema(
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: DatasetSerializer, **ERRORS},
         operation_id="datasets_retrieve",
         summary="Show a dataset (by name or id) with its first rows",
     )
@@ -135,7 +149,7 @@ class DatasetRowsView(APIView):
 
     @extend_schema(
         parameters=[RowsQuerySerializer],
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: RowsSerializer, **ERRORS},
         operation_id="datasets_rows",
         summary="A page of a dataset's rows",
     )
@@ -147,7 +161,7 @@ class DatasetRowsView(APIView):
     @extend_schema(
         parameters=[UploadQuerySerializer],
         request={"text/csv": OpenApiTypes.STR, "application/json": {"type": "array", "items": {"type": "object"}}},
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: DatasetSerializer, **ERRORS},
         operation_id="datasets_rows_upload",
         summary="Upload rows as a CSV body (text/csv, with a header row) or a JSON list; ?mode=append adds them",
     )
@@ -165,7 +179,7 @@ class DatasetRowsView(APIView):
 class DatasetQueryView(APIView):
     @extend_schema(
         request=DatasetQuerySerializer,
-        responses={200: JSON_OBJECT, **ERRORS, 503: ErrorSerializer},
+        responses={200: QueryResultSerializer, **ERRORS, 503: ErrorSerializer},
         examples=[QUERY_EXAMPLE],
         operation_id="datasets_query",
         summary="Query a dataset: filter, group, aggregate, order, limit (read-only)",

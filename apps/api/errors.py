@@ -5,7 +5,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, RateLimited
 
 
 def _flatten(data, prefix: str = "") -> dict[str, str]:
@@ -25,7 +25,10 @@ def _flatten(data, prefix: str = "") -> dict[str, str]:
 
 
 def error_response(error: ApplicationError) -> JsonResponse:
-    return JsonResponse(error.as_dict(), status=error.status)
+    response = JsonResponse(error.as_dict(), status=error.status)
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def exception_handler(exc, context):
@@ -33,6 +36,8 @@ def exception_handler(exc, context):
         response = Response(exc.as_dict(), status=exc.status)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="nexus"'
+        elif isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
         return response
     if isinstance(exc, Http404):
         return Response({"detail": "not found", "code": "not_found"}, status=404)

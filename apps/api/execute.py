@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.api.errors import error_response
+from apps.api.nul import refuse_nul
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.runs.models import TERMINAL_STATUSES, Channel
 from apps.runs.services import run_start
@@ -25,6 +26,7 @@ def _parse(body: bytes) -> dict:
         raise ApplicationError(f"malformed JSON: {error}", code="malformed_json") from None
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", fields={"body": "must be an object"})
+    refuse_nul(body, data)
     unknown = sorted(set(data) - _ALLOWED)
     if unknown:
         raise ValidationFailed("unknown fields", fields={name: "unknown field" for name in unknown})

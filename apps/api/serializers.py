@@ -1,10 +1,17 @@
-"""Request validation for the REST API: shapes only; every rule lives in the services."""
+"""Request validation (shapes only; every rule lives in the services) and response shapes for the REST API."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apps.runs.models import Channel, Status
+from apps.workflows.services import ENVIRONMENT_RE
+from apps.workflows.services import SLUG_RE as WORKFLOW_SLUG_RE
+from apps.workflows.templates_library import templates
 
 
 class StrictSerializer(serializers.Serializer):
-    """Reject fields the endpoint does not know, naming them, instead of silently ignoring a typo."""
+    # Reject fields the endpoint does not know, naming them, instead of silently ignoring a typo. (A comment, not a
+    # docstring: drf-spectacular would print a docstring as the description of every request body.)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -14,22 +21,41 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def documented_string(name: str, **openapi) -> type[serializers.CharField]:
+    """A CharField whose rule (a pattern, the allowed values) is written into the OpenAPI schema only: the service
+    checks it, so every channel refuses a bad value with the same message."""
+    return extend_schema_field({"type": "string", **openapi})(type(name, (serializers.CharField,), {}))
+
+
+def documented_json(name: str, **openapi) -> type[serializers.JSONField]:
+    """A JSONField documented as `openapi` (an object, an array of objects) and checked by the service."""
+    return extend_schema_field(openapi)(type(name, (serializers.JSONField,), {}))
+
+
+WorkflowSlugField = documented_string("WorkflowSlugField", pattern=WORKFLOW_SLUG_RE.pattern, maxLength=80)
+TemplateNameField = documented_string("TemplateNameField", enum=sorted(templates()))
+EnvironmentField = documented_string("EnvironmentField", pattern=ENVIRONMENT_RE.pattern, maxLength=40)
+DefinitionField = documented_json("DefinitionField", type="object")
+ChannelFilterField = documented_string("ChannelFilterField", enum=Channel.values)
+StatusFilterField = documented_string("StatusFilterField", enum=Status.values)
+
+
 class WorkflowCreateSerializer(StrictSerializer):
-    slug = serializers.CharField(max_length=80)
+    slug = WorkflowSlugField(max_length=80, help_text="lower-case letters, digits and '-'; unique in the tenant")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
-    definition = serializers.JSONField(required=False, help_text="A workflow definition (DESIGN §4).")
-    template = serializers.CharField(required=False, help_text="A template name, e.g. 'basic'.")
+    definition = DefinitionField(required=False, help_text="A workflow definition (DESIGN §4).")
+    template = TemplateNameField(required=False, help_text="Start from a template instead of a definition.")
 
 
 class WorkflowUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    definition = serializers.JSONField(required=False)
+    definition = DefinitionField(required=False, help_text="A new definition adds a version.")
 
 
 class DeploySerializer(StrictSerializer):
-    environment = serializers.CharField(max_length=40, required=False, default="production")
+    environment = EnvironmentField(max_length=40, required=False, default="production")
     version = serializers.IntegerField(required=False, min_value=1)
 
 
@@ -43,7 +69,7 @@ class ExecuteSerializer(StrictSerializer):
 
 
 class ValidateSerializer(StrictSerializer):
-    definition = serializers.JSONField()
+    definition = DefinitionField()
 
 
 class TestSerializer(StrictSerializer):
@@ -56,16 +82,193 @@ class TestSerializer(StrictSerializer):
         return attrs
 
 
+# PostgreSQL's OFFSET is a bigint; a page this far in is empty anyway, and a larger number must be a 400, not a 500.
+MAX_OFFSET = 2**31 - 1
+
+
 class ExecutionListQuerySerializer(serializers.Serializer):
-    workflow = serializers.CharField(required=False)
-    session = serializers.CharField(required=False)
-    channel = serializers.CharField(required=False)
-    status = serializers.CharField(required=False)
+    workflow = serializers.CharField(required=False, help_text="a workflow id (wf_…) or slug")
+    session = serializers.CharField(required=False, help_text="ses_…")
+    channel = ChannelFilterField(required=False)
+    status = StatusFilterField(required=False)
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
 class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    fields = serializers.DictField(required=False)
+    """Every error of every endpoint (component `Error`)."""
+
+    detail = serializers.CharField(help_text="what went wrong, for a person")
+    code = serializers.CharField(help_text="a stable machine-readable reason: not_found, invalid_inputs, rate_limited, …")
+    fields = serializers.DictField(required=False, help_text="each bad input (a dotted path) and why")
+    retry_after = serializers.IntegerField(required=False, help_text="429 only: seconds to wait, as in Retry-After")
+
+
+# Response shapes, for the OpenAPI schema: the bodies themselves are built by each app's representation.py.
+
+
+class DeploymentSerializer(serializers.Serializer):
+    environment = serializers.CharField()
+    version = serializers.IntegerField()
+    version_id = serializers.CharField(help_text="wfv_…")
+    deployed_by = serializers.CharField()
+    deployed_at = serializers.DateTimeField()
+
+
+class WorkflowSerializer(serializers.Serializer):
+    """apps/workflows/representation.py `workflow_data`."""
+
+    id = serializers.CharField(help_text="wf_…")
+    slug = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    version = serializers.IntegerField(allow_null=True, help_text="the latest version's number")
+    version_id = serializers.CharField(allow_null=True, help_text="the latest version's id (wfv_…)")
+    input_schema = serializers.DictField(allow_null=True, help_text="the JSON Schema the inputs must match")
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    deployments = DeploymentSerializer(many=True)
+    definition = serializers.DictField(required=False, help_text="the latest version's definition (not in lists)")
+
+
+class WorkflowListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = WorkflowSerializer(many=True)
+
+
+class DeployResultSerializer(DeploymentSerializer):
+    status = serializers.ChoiceField(choices=["deployed"])
+    workflow_id = serializers.CharField(help_text="wf_…")
+
+
+class ValidateResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    nodes = serializers.ListField(child=serializers.CharField(), help_text="node ids in execution order")
+    inline_eligible = serializers.BooleanField(help_text="whether a waiting caller may get it run in the web process")
+
+
+class ExecutionSerializer(serializers.Serializer):
+    """apps/runs/representation.py `execution_data`."""
+
+    id = serializers.CharField(help_text="run_…")
+    workflow_id = serializers.CharField(help_text="wf_…")
+    workflow = serializers.CharField(help_text="the workflow's slug when the run was made")
+    version_id = serializers.CharField(help_text="wfv_…")
+    version = serializers.IntegerField()
+    environment = serializers.CharField(allow_null=True, help_text="null for a test run of the latest version")
+    status = serializers.ChoiceField(choices=Status.choices)
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    actor = serializers.CharField()
+    session = serializers.CharField(allow_null=True, help_text="ses_…")
+    parent = serializers.CharField(allow_null=True, help_text="the run whose sub-workflow node started this one")
+    inputs = serializers.DictField()
+    outputs = serializers.DictField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+    recovery = serializers.ListField(child=serializers.DictField(), help_text="fallbacks taken")
+    inline = serializers.BooleanField(help_text="run in the web process rather than by a worker")
+    attempt = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.FloatField(allow_null=True)
+    steps = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="per-node steps with timings (not in lists)"
+    )
+
+
+class ExecutionListSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="every matching execution, not only this page")
+    results = ExecutionSerializer(many=True)
+
+
+class SuiteCaseSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    suite = serializers.CharField()
+    status = serializers.ChoiceField(choices=["passed", "failed"])
+    execution_id = serializers.CharField()
+    run_status = serializers.ChoiceField(choices=Status.choices)
+    outputs = serializers.DictField(allow_null=True)
+    failures = serializers.ListField(child=serializers.CharField())
+
+
+class SuiteResultSerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    version = serializers.IntegerField()
+    suite = serializers.CharField(allow_null=True, help_text="null: every suite")
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    cases = SuiteCaseSerializer(many=True)
+
+
+class SessionSerializer(serializers.Serializer):
+    """apps/nexus_sessions/representation.py `session_data`."""
+
+    id = serializers.CharField(help_text="ses_…")
+    user = serializers.CharField(allow_blank=True)
+    metadata = serializers.DictField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="when it expires unless used again")
+
+
+class SessionExecutionsSerializer(ExecutionListSerializer):
+    session = serializers.CharField(help_text="ses_…")
+
+
+class DatasetColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    nullable = serializers.BooleanField()
+
+
+class DatasetSerializer(serializers.Serializer):
+    """apps/datasets/representation.py `dataset_data`."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    columns = DatasetColumnSerializer(many=True)
+    row_count = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    preview = serializers.ListField(child=serializers.DictField(), required=False, help_text="the first rows (show only)")
+
+
+class DatasetListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = DatasetSerializer(many=True)
+
+
+class RowsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="rows in the dataset")
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())
+
+
+class QueryResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())
+
+
+class ArtifactSerializer(serializers.Serializer):
+    """apps/artifacts/representation.py `artifact_data`."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    execution_id = serializers.CharField(allow_null=True)
+    node_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ArtifactListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = ArtifactSerializer(many=True)

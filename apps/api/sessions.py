@@ -1,6 +1,6 @@
 """REST API for sessions: create, show, update metadata, and the session's runs."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +12,6 @@ from apps.nexus_sessions.services import session_create, session_update
 from apps.runs.representation import execution_data
 
 ERRORS = {400: s.ErrorSerializer, 401: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer}
-JSON_OBJECT = inline_serializer("SessionObject", fields={})
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -35,7 +34,12 @@ def _validated(serializer_class, data) -> dict:
 
 
 class SessionListView(APIView):
-    @extend_schema(request=SessionCreateSerializer, responses={201: JSON_OBJECT, **ERRORS}, summary="Create a session")
+    @extend_schema(
+        operation_id="sessions_create",
+        request=SessionCreateSerializer,
+        responses={201: s.SessionSerializer, **ERRORS},
+        summary="Create a session",
+    )
     def post(self, request):
         data = _validated(SessionCreateSerializer, request.data)
         session = session_create(**_ctx(request), user=data["user"], metadata=data["metadata"])
@@ -43,12 +47,15 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Show a session")
+    @extend_schema(operation_id="sessions_retrieve", responses={200: s.SessionSerializer, **ERRORS}, summary="Show a session")
     def get(self, request, session_id: str):
         return Response(session_data(session_get(**_ctx(request), session_id=session_id)))
 
     @extend_schema(
-        request=SessionUpdateSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Replace a session's metadata"
+        operation_id="sessions_update",
+        request=SessionUpdateSerializer,
+        responses={200: s.SessionSerializer, **ERRORS},
+        summary="Replace a session's metadata",
     )
     def patch(self, request, session_id: str):
         data = _validated(SessionUpdateSerializer, request.data)
@@ -56,7 +63,11 @@ class SessionDetailView(APIView):
 
 
 class SessionExecutionsView(APIView):
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Every run of a session with its channel, newest first")
+    @extend_schema(
+        operation_id="sessions_executions",
+        responses={200: s.SessionExecutionsSerializer, **ERRORS},
+        summary="Every run of a session with its channel, newest first",
+    )
     def get(self, request, session_id: str):
         session, executions = session_executions(**_ctx(request), session_id=session_id)
         return Response(

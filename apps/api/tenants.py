@@ -6,14 +6,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.serializers import ErrorSerializer, StrictSerializer
+from apps.api.serializers import ErrorSerializer, StrictSerializer, documented_string
 from apps.quotas.selectors import quota_usage, quota_usage_all_tenants
 from apps.tenants.models import Isolation
 from apps.tenants.representation import tenant_data
 from apps.tenants.selectors import tenant_list_all_tenants, tenant_show
-from apps.tenants.services import tenant_create, tenant_delete, tenant_resume, tenant_suspend, tenant_update
+from apps.tenants.services import SLUG_RE, tenant_create, tenant_delete, tenant_resume, tenant_suspend, tenant_update
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+TenantSlugField = documented_string("TenantSlugField", pattern=SLUG_RE.pattern, maxLength=40)
 
 
 class TenantQuotasSerializer(serializers.Serializer):
@@ -48,7 +49,7 @@ class TenantListSerializer(serializers.Serializer):
 
 
 class TenantCreateSerializer(StrictSerializer):
-    slug = serializers.CharField(max_length=40)
+    slug = TenantSlugField(max_length=40)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     plan = serializers.CharField(max_length=40, required=False, default="standard")
     quota_workflows = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
@@ -86,6 +87,7 @@ class TenantListView(APIView):
         return Response({"count": len(tenants), "results": [tenant_data(t, usage=usage[t.pk]) for t in tenants]})
 
     @extend_schema(
+        operation_id="tenants_create",
         request=TenantCreateSerializer,
         responses={201: TenantSerializer, 409: ErrorSerializer, **ERRORS},
         summary="Create a tenant and its schema (platform admins)",
@@ -98,11 +100,16 @@ class TenantListView(APIView):
 
 
 class TenantDetailView(APIView):
-    @extend_schema(responses={200: TenantSerializer, **ERRORS}, summary="Show a tenant (platform admins, or its own principals)")
+    @extend_schema(
+        operation_id="tenants_retrieve",
+        responses={200: TenantSerializer, **ERRORS},
+        summary="Show a tenant (platform admins, or its own principals)",
+    )
     def get(self, request, slug: str):
         return Response(_data(tenant_show(principal=_principal(request), slug=slug)))
 
     @extend_schema(
+        operation_id="tenants_update",
         request=TenantUpdateSerializer,
         responses={200: TenantSerializer, **ERRORS},
         summary="Change a tenant's name, plan, quotas or isolation (platform admins)",
@@ -113,6 +120,7 @@ class TenantDetailView(APIView):
         return Response(_data(tenant_update(principal=_principal(request), slug=slug, **serializer.validated_data)))
 
     @extend_schema(
+        operation_id="tenants_delete",
         parameters=[OpenApiParameter("confirm", OpenApiTypes.STR, required=True, description="the tenant's slug, again")],
         responses={204: None, **ERRORS},
         summary="Delete a tenant: drop its schema, domains, memberships and keys (platform admins)",
@@ -124,13 +132,21 @@ class TenantDetailView(APIView):
 
 class TenantSuspendView(APIView):
     @extend_schema(
-        request=None, responses={200: TenantSerializer, **ERRORS}, summary="Suspend a tenant: its credentials stop working"
+        operation_id="tenants_suspend",
+        request=None,
+        responses={200: TenantSerializer, **ERRORS},
+        summary="Suspend a tenant: its credentials stop working",
     )
     def post(self, request, slug: str):
         return Response(_data(tenant_suspend(principal=_principal(request), slug=slug)))
 
 
 class TenantResumeView(APIView):
-    @extend_schema(request=None, responses={200: TenantSerializer, **ERRORS}, summary="Resume a suspended tenant")
+    @extend_schema(
+        operation_id="tenants_resume",
+        request=None,
+        responses={200: TenantSerializer, **ERRORS},
+        summary="Resume a suspended tenant",
+    )
     def post(self, request, slug: str):
         return Response(_data(tenant_resume(principal=_principal(request), slug=slug)))

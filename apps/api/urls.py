@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import artifacts, datasets, sessions, views
+from apps.api import applications, artifacts, datasets, sessions, views, webhooks
 from apps.api.audit import AuditListView
 from apps.api.auth import LoginView, RefreshView
 from apps.api.execute import workflow_execute
@@ -36,6 +36,13 @@ urlpatterns = [
     path("v1/tenants/<str:slug>/", TenantDetailView.as_view()),
     path("v1/tenants/<str:slug>/suspend/", TenantSuspendView.as_view()),
     path("v1/tenants/<str:slug>/resume/", TenantResumeView.as_view()),
+    path("v1/apps/", applications.ApplicationListView.as_view()),
+    path("v1/apps/<str:app_id>/", applications.ApplicationDetailView.as_view()),
+    path("v1/apps/<str:app_id>/rotate/", applications.ApplicationRotateView.as_view()),
+    path("v1/apps/<str:app_id>/revoke/", applications.ApplicationRevokeView.as_view()),
+    path("v1/apps/<str:app_id>/deliveries/", webhooks.DeliveryListView.as_view()),
+    path("v1/apps/<str:app_id>/deliveries/<str:delivery_id>/", webhooks.DeliveryDetailView.as_view()),
+    path("v1/apps/<str:app_id>/deliveries/<str:delivery_id>/redeliver/", webhooks.DeliveryRedeliverView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

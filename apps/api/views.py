@@ -1,6 +1,6 @@
 """REST API views: authenticate (middleware), validate the shape, call one service or selector, render."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,11 @@ from apps.workflows.selectors import deployments_by_workflow, workflow_get, work
 from apps.workflows.services import workflow_create, workflow_delete, workflow_deploy, workflow_update
 
 ERRORS = {400: s.ErrorSerializer, 401: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer}
-JSON_OBJECT = inline_serializer("JsonObject", fields={})
+TEST_RESULT = PolymorphicProxySerializer(
+    component_name="WorkflowTestResult",
+    serializers=[s.ExecutionSerializer, s.SuiteResultSerializer],
+    resource_type_field_name=None,
+)
 
 
 def _ctx(request) -> dict:
@@ -31,7 +35,9 @@ def _validated(serializer_class, data):
 
 
 class WorkflowListView(APIView):
-    @extend_schema(operation_id="workflows_list", responses={200: JSON_OBJECT, **ERRORS}, summary="List the tenant's workflows")
+    @extend_schema(
+        operation_id="workflows_list", responses={200: s.WorkflowListSerializer, **ERRORS}, summary="List the tenant's workflows"
+    )
     def get(self, request):
         workflows = workflow_list(**_ctx(request))
         deployments = deployments_by_workflow([w.id for w in workflows])
@@ -40,8 +46,9 @@ class WorkflowListView(APIView):
         )
 
     @extend_schema(
+        operation_id="workflows_create",
         request=s.WorkflowCreateSerializer,
-        responses={201: JSON_OBJECT, 409: s.ErrorSerializer, **ERRORS},
+        responses={201: s.WorkflowSerializer, 409: s.ErrorSerializer, **ERRORS},
         summary="Create a workflow from a definition or a template",
     )
     def post(self, request):
@@ -51,15 +58,20 @@ class WorkflowListView(APIView):
 
 
 class WorkflowDetailView(APIView):
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Show a workflow (by id or slug)")
+    @extend_schema(
+        operation_id="workflows_retrieve",
+        responses={200: s.WorkflowSerializer, **ERRORS},
+        summary="Show a workflow (by id or slug)",
+    )
     def get(self, request, ref: str):
         workflow = workflow_get(**_ctx(request), ref=ref)
         deployments = deployments_by_workflow([workflow.id])[workflow.id]
         return Response(workflow_data(workflow, deployments=deployments, with_definition=True))
 
     @extend_schema(
+        operation_id="workflows_update",
         request=s.WorkflowUpdateSerializer,
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: s.WorkflowSerializer, **ERRORS},
         summary="Update a workflow; a new definition adds a version",
     )
     def patch(self, request, ref: str):
@@ -68,7 +80,9 @@ class WorkflowDetailView(APIView):
         deployments = deployments_by_workflow([workflow.id])[workflow.id]
         return Response(workflow_data(workflow, deployments=deployments, with_definition=True))
 
-    @extend_schema(responses={204: None, **ERRORS}, summary="Delete a workflow (its runs stay in history)")
+    @extend_schema(
+        operation_id="workflows_delete", responses={204: None, **ERRORS}, summary="Delete a workflow (its runs stay in history)"
+    )
     def delete(self, request, ref: str):
         workflow_delete(**_ctx(request), ref=ref)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -76,7 +90,10 @@ class WorkflowDetailView(APIView):
 
 class WorkflowDeployView(APIView):
     @extend_schema(
-        request=s.DeploySerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Deploy a version to an environment"
+        operation_id="workflows_deploy",
+        request=s.DeploySerializer,
+        responses={200: s.DeployResultSerializer, **ERRORS},
+        summary="Deploy a version to an environment",
     )
     def post(self, request, ref: str):
         data = _validated(s.DeploySerializer, request.data)
@@ -88,7 +105,7 @@ class ExecutionListView(APIView):
     @extend_schema(
         operation_id="executions_list",
         parameters=[s.ExecutionListQuerySerializer],
-        responses={200: JSON_OBJECT, **ERRORS},
+        responses={200: s.ExecutionListSerializer, **ERRORS},
         summary="List executions, newest first",
     )
     def get(self, request):
@@ -98,15 +115,20 @@ class ExecutionListView(APIView):
 
 
 class ExecutionDetailView(APIView):
-    @extend_schema(responses={200: JSON_OBJECT, **ERRORS}, summary="Show an execution with its node steps")
+    @extend_schema(
+        operation_id="executions_retrieve",
+        responses={200: s.ExecutionSerializer, **ERRORS},
+        summary="Show an execution with its node steps",
+    )
     def get(self, request, run_id: str):
         return Response(execution_data(run_get(**_ctx(request), run_id=run_id)))
 
 
 class ExecutionCancelView(APIView):
     @extend_schema(
+        operation_id="executions_cancel",
         request=None,
-        responses={200: JSON_OBJECT, 409: s.ErrorSerializer, **ERRORS},
+        responses={200: s.ExecutionSerializer, 409: s.ErrorSerializer, **ERRORS},
         summary="Cancel a queued or running execution",
     )
     def post(self, request, run_id: str):
@@ -115,7 +137,10 @@ class ExecutionCancelView(APIView):
 
 class WorkflowValidateView(APIView):
     @extend_schema(
-        request=s.ValidateSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Check a definition without storing it"
+        operation_id="workflows_validate",
+        request=s.ValidateSerializer,
+        responses={200: s.ValidateResultSerializer, **ERRORS},
+        summary="Check a definition without storing it",
     )
     def post(self, request):
         data = _validated(s.ValidateSerializer, request.data)
@@ -126,7 +151,10 @@ class WorkflowValidateView(APIView):
 
 class WorkflowTestView(APIView):
     @extend_schema(
-        request=s.TestSerializer, responses={200: JSON_OBJECT, **ERRORS}, summary="Run the latest version once, or its test cases"
+        operation_id="workflows_test",
+        request=s.TestSerializer,
+        responses={200: TEST_RESULT, **ERRORS},
+        summary="Run the latest version once (`inputs`: the execution), or its test cases (`suite`: the results)",
     )
     def post(self, request, ref: str):
         data = _validated(s.TestSerializer, request.data)

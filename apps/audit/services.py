@@ -25,7 +25,15 @@ from apps.core.principal import Principal
 logger = logging.getLogger("nexus.audit")
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
-ACTOR_TYPES = {"user": ActorType.USER, "api_key": ActorType.API_KEY, "apikey": ActorType.API_KEY, "system": ActorType.SYSTEM}
+# Principal kinds and actor prefixes -> actor type; an API application (`app:app_…`) acts with a machine credential.
+ACTOR_TYPES = {
+    "user": ActorType.USER,
+    "api_key": ActorType.API_KEY,
+    "apikey": ActorType.API_KEY,
+    "application": ActorType.API_KEY,
+    "app": ActorType.API_KEY,
+    "system": ActorType.SYSTEM,
+}
 # A run's state, and the action and outcome its audit row carries: the event types of the events log
 # (apps/runs/services.py), with the exact status in the row's details.
 EXECUTION_ACTIONS = {

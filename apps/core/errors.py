@@ -46,3 +46,17 @@ class NotFound(ApplicationError):
 class Conflict(ApplicationError):
     status = 409
     code = "conflict"
+
+
+class RateLimited(ApplicationError):
+    """Too many requests: the same request succeeds after `retry_after` whole seconds (every channel says so)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.code, "fields": self.fields, "retry_after": self.retry_after}

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 class Principal:
     """An authenticated caller acting inside at most one tenant.
 
-    `actor` is the stable string written on runs and audit rows (`user:alice`, `apikey:key_…`).
+    `actor` is the stable string written on runs and audit rows (`user:alice`, `apikey:key_…`, `app:app_…`).
     `role` is the caller's role in `tenant_id`; platform admins may act in any tenant.
     """
 
-    kind: str  # "user" | "api_key" | "system"
+    kind: str  # "user" | "api_key" | "application" (an API application's key or OAuth2 token) | "system"
     actor: str
     tenant_id: int | None
     tenant_slug: str | None

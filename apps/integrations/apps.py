@@ -5,3 +5,10 @@ class IntegrationsConfig(AppConfig):
     name = "apps.integrations"
     label = "integrations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Every published event goes through the webhook dispatch; events import nothing of integrations.
+        from apps.events.hooks import PublishHook, hook_register
+        from apps.integrations.webhooks import webhook_dispatch, webhook_interested
+
+        hook_register(PublishHook(name="webhooks", on_publish=webhook_dispatch, interested=webhook_interested))

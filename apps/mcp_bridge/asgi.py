@@ -20,6 +20,7 @@ from apps.accounts.selectors import credential_from_headers, principal_from_cred
 from apps.core.errors import ApplicationError
 from apps.mcp_bridge.metadata import MCP_PATH, base_url, resource_metadata_url
 from apps.mcp_bridge.server import PRINCIPAL_KEY, TENANT_KEY, build_server
+from apps.ratelimit.policy import principal_check, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +80,21 @@ async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, b
 
 
 def _resolve(raw: str):
+    """The caller, and its rate-limit decision (apps/ratelimit, as for every HTTP request), in one thread hop."""
     try:
-        return principal_from_credential(raw)
+        principal, tenant = principal_from_credential(raw)
+        return principal, tenant, principal_check(principal)
     finally:
         close_old_connections()
+
+
+def _with_rate_headers(send, extra: list[tuple[bytes, bytes]]):
+    async def send_with_headers(message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_headers
 
 
 class McpApp:
@@ -170,12 +182,18 @@ class McpApp:
         # queues the other callers behind it on the process-wide thread.
         async with ThreadSensitiveContext():
             try:
-                principal, tenant = await sync_to_async(_resolve, thread_sensitive=True)(raw)
+                principal, tenant, decision = await sync_to_async(_resolve, thread_sensitive=True)(raw)
             except ApplicationError as error:
                 description = error.detail.replace('"', "'")
                 challenge += f', error="invalid_token", error_description="{description}"'
                 await _send_json(send, 401, error.as_dict(), [(b"www-authenticate", challenge.encode())])
                 return
+            if decision is not None:
+                rate_headers = [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
+                if not decision.allowed:
+                    await _send_json(send, 429, refusal(decision).as_dict(), rate_headers)
+                    return
+                send = _with_rate_headers(send, rate_headers)
             if scope["method"] == "GET":
                 # Stateless: no standalone stream will ever carry anything, so say so (the spec's 405) rather
                 # than hold the connection open forever.

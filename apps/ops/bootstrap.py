@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
@@ -18,7 +19,9 @@ def bootstrap(*, default_tenant: str = "default") -> dict | None:
     """Create what a fresh installation needs. Returns first credentials only when it created them."""
     connection.set_schema_to_public()
     public_tenant_ensure()
-    tenant = Tenant.objects.filter(slug=default_tenant).first() or tenant_create(slug=default_tenant, name="Default")
+    tenant = Tenant.objects.filter(slug=default_tenant).first() or tenant_create(
+        slug=default_tenant, name="Default", plan=settings.NEXUS_DEFAULT_TENANT_PLAN
+    )
     connection.set_schema_to_public()
     if get_user_model().objects.filter(username=ADMIN_USERNAME).exists():
         return None

@@ -37,7 +37,9 @@ def _redis() -> None:
 
 
 def _workers() -> dict:
-    names = sorted(key.decode()[len(WORKER_KEY_PREFIX) :] for key in redis_client().scan_iter(WORKER_KEY_PREFIX + "*"))
+    # COUNT 1000: the scan walks the whole keyspace (rate-limit state included), 10 keys per round trip by default.
+    keys = redis_client().scan_iter(WORKER_KEY_PREFIX + "*", count=1000)
+    names = sorted(key.decode()[len(WORKER_KEY_PREFIX) :] for key in keys)
     if not names:
         raise RuntimeError("no Celery worker has reported in the last 15 s")
     return {"count": len(names), "names": names}

@@ -1,4 +1,5 @@
-"""A tenant's quotas and isolation as the run path needs them, cached per process for a few seconds.
+"""A tenant's quotas, isolation and plan as the request and run paths need them, cached per process for a few
+seconds.
 
 The run hot path must not pay for quotas it does not have: `tenant_limits` is a dict lookup and a clock read
 (a fraction of a microsecond), and one indexed query per tenant and process every NEXUS_TENANT_LIMITS_CACHE_S.
@@ -15,14 +16,14 @@ from django.db import connection
 from apps.core.errors import NotFound
 from apps.tenants.models import Tenant
 
-_COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs"
+_COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs, plan"
 _SQL = f"SELECT {_COLUMNS} FROM public.{Tenant._meta.db_table} WHERE id = %s"  # noqa: S608 (model metadata)
 _cache: dict[int, tuple[float, "TenantLimits"]] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class TenantLimits:
-    """The fields of a Tenant that quotas and isolation read, under the same names (a Tenant does as well)."""
+    """The fields of a Tenant that quotas, isolation and rate limits read, under the same names (a Tenant does as well)."""
 
     id: int
     slug: str
@@ -31,6 +32,7 @@ class TenantLimits:
     quota_executions: int | None
     isolation: str
     max_concurrent_runs: int | None
+    plan: str
 
 
 def tenant_limits(tenant_id: int) -> TenantLimits:

@@ -10,8 +10,24 @@ from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
 PUBLIC_PREFIXES = ("/health", "/admin/", "/static/", "/.well-known/")
-# The login endpoints, exactly: they take a password or a refresh token instead, and ignore any credential.
-LOGIN_PATHS = frozenset({"/api/v1/auth/token/", "/api/v1/auth/refresh/"})
+# The login endpoints, exactly: they take a password, a refresh token or OAuth2 client credentials instead, and
+# ignore any credential.
+LOGIN_PATHS = frozenset(
+    {"/api/v1/auth/token/", "/api/v1/auth/refresh/", "/oauth/token/", "/oauth/introspect/", "/oauth/revoke_token/"}
+)
+# Paths whose view checks the credential itself, because it may be no Nexus credential: /metrics takes the
+# scraper's NEXUS_METRICS_TOKEN as well as a platform admin's credential (apps/ops/views.py).
+SELF_AUTHENTICATED_PATHS = frozenset({"/metrics"})
+
+
+def _nul_in(path_info: str, query_string: str) -> str | None:
+    """`path` or `query` when the request line carries a NUL character (raw or percent-encoded): PostgreSQL
+    stores none, so it would otherwise fail at the first query as a 500."""
+    if "\x00" in path_info:
+        return "path"
+    if "%00" in query_string or "\x00" in query_string:
+        return "query"
+    return None
 
 
 def _unauthorized(error: ApplicationError) -> JsonResponse:
@@ -30,9 +46,15 @@ class TenantPrincipalMiddleware:
         request.principal = None
         request.tenant = None
         meta = request.META
+        where = _nul_in(request.path_info, meta.get("QUERY_STRING", ""))
+        if where is not None:
+            error = ApplicationError(
+                f"the request {where} contains a NUL character", code="invalid_characters", fields={where: "contains NUL"}
+            )
+            return JsonResponse(error.as_dict(), status=400)
         raw = credential_from_headers(authorization=meta.get("HTTP_AUTHORIZATION", ""), api_key=meta.get("HTTP_X_API_KEY", ""))
-        if request.path_info in LOGIN_PATHS:
-            pass  # no principal, no tenant: the login services read only the public schema
+        if request.path_info in LOGIN_PATHS or request.path_info in SELF_AUTHENTICATED_PATHS:
+            pass  # no principal, no tenant: these views check what they are given in the public schema
         elif raw:
             try:
                 request.principal, request.tenant = principal_from_credential(raw)

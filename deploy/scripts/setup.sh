@@ -52,6 +52,14 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
+# The Python client (clients/python), editable: the tests import this checkout's copy. Skipped when installed.
+client_dir="$(pwd)/clients/python/"
+if ! .venv/bin/python -c 'import sys, nexus_client; sys.exit(not nexus_client.__file__.startswith(sys.argv[1]))' \
+    "$client_dir" 2>/dev/null; then
+  echo "installing the Python client (clients/python) into .venv"
+  .venv/bin/pip install -q --no-deps -e clients/python
+fi
+
 # `nexus` is `manage.py nexus` with this checkout's interpreter, callable from anywhere.
 root=$(pwd)
 cat > .venv/bin/nexus <<SH

@@ -66,6 +66,19 @@ NEXUS_PG_DUMP = env("NEXUS_PG_DUMP", default="")
 NEXUS_SESSION_IDLE_MINUTES = env.int("NEXUS_SESSION_IDLE_MINUTES", default=60)
 NEXUS_WS_HEARTBEAT_S = env.int("NEXUS_WS_HEARTBEAT_S", default=20)
 NEXUS_MCP_ALLOWED_HOSTS = env.list("NEXUS_MCP_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", ".localhost", "[::1]"])
+# Outbound webhooks (apps/integrations/webhooks.py): Celery sends each delivery from the `webhooks` queue
+# with this timeout, retries failures after a random delay of up to base * 2^(attempt-1) seconds (capped at
+# max), and marks the delivery failed after max attempts. Loopback, private and link-local receivers are refused
+# unless allowed (by default as for the http_request node). Beat re-enqueues, every interval, pending deliveries
+# overdue by more than the grace (lost messages, delays too long for a broker countdown).
+NEXUS_WEBHOOK_TIMEOUT_S = env.float("NEXUS_WEBHOOK_TIMEOUT_S", default=10.0)
+NEXUS_WEBHOOK_BACKOFF_BASE_S = env.float("NEXUS_WEBHOOK_BACKOFF_BASE_S", default=2.0)
+NEXUS_WEBHOOK_BACKOFF_MAX_S = env.float("NEXUS_WEBHOOK_BACKOFF_MAX_S", default=3600.0)
+NEXUS_WEBHOOK_MAX_ATTEMPTS = env.int("NEXUS_WEBHOOK_MAX_ATTEMPTS", default=15)
+NEXUS_WEBHOOK_ALLOW_PRIVATE = env.bool("NEXUS_WEBHOOK_ALLOW_PRIVATE", default=NEXUS_ENGINE_LIMITS["allow_private_network"])
+NEXUS_WEBHOOK_SWEEP_INTERVAL_S = env.float("NEXUS_WEBHOOK_SWEEP_INTERVAL_S", default=5.0)
+NEXUS_WEBHOOK_SWEEP_GRACE_S = env.float("NEXUS_WEBHOOK_SWEEP_GRACE_S", default=30.0)
+NEXUS_WEBHOOK_QUEUE = "webhooks"  # consumed by every worker (Procfile -Q nexus,webhooks)
 
 SHARED_APPS = [
     "django_tenants",
@@ -106,6 +119,7 @@ PUBLIC_SCHEMA_NAME = "public"
 MIDDLEWARE = [
     "apps.audit.middleware.AuditContextMiddleware",
     "apps.tenants.middleware.TenantPrincipalMiddleware",
+    "apps.ratelimit.middleware.RateLimitMiddleware",
     "apps.events.middleware.EventOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +133,7 @@ MIDDLEWARE = [
 API_MIDDLEWARE = [
     "apps.audit.middleware.AuditContextMiddleware",
     "apps.tenants.middleware.TenantPrincipalMiddleware",
+    "apps.ratelimit.middleware.RateLimitMiddleware",
     "apps.events.middleware.EventOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
@@ -166,6 +181,9 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Not on the event path: WebSocket events go through one Redis pub/sub subscription per tenant and daphne process
+# (apps/events/fanout.py, apps/realtime/hub.py; bench/RESULTS.md "Realtime" for why). Kept for Channels code
+# that wants a layer (group_send between processes); the event consumers do not open a channel on it.
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
 }
@@ -189,6 +207,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Workers keep their database connection from task to task, as web processes do from request to request
+# (CONN_MAX_AGE): Celery's Django fixup otherwise closes it around every task, and each task pays a new
+# connection (measured: half the CPU of a webhook delivery). nexus_site/celery.py closes a connection that
+# errored or outlived CONN_MAX_AGE after each task, as Django does after each request.
+CELERY_DB_REUSE_MAX = env.int("NEXUS_CELERY_DB_REUSE_MAX", default=1000)
 
 # Audit log (apps/audit): rows are sealed into the hash chain by beat every few seconds (and before every
 # `nexus audit verify|list`), and rows older than the retention are pruned hourly. Client ips come from
@@ -199,7 +222,34 @@ NEXUS_TRUSTED_PROXIES = frozenset(env.list("NEXUS_TRUSTED_PROXIES", default=["12
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal", "schedule": NEXUS_AUDIT_SEAL_INTERVAL_S},
     "audit-prune": {"task": "audit.prune", "schedule": 3600.0},
+    "webhooks-sweep": {"task": "integrations.sweep", "schedule": NEXUS_WEBHOOK_SWEEP_INTERVAL_S},
 }
+
+# Rate limits (apps/ratelimit): every authenticated request counts against its credential's limit (an API
+# application's, else its API key's, else its user's) and its tenant's, in Redis, one round trip per request.
+# Requests per minute by tenant plan: apps/ratelimit/config.py DEFAULT_PLANS, with NEXUS_RATE_LIMIT_PLANS (JSON,
+# e.g. '{"standard": {"tenant": 60000}}') laid over it; an application's own rate_limit_per_minute wins over
+# its plan's `app`. When Redis is unreachable requests pass (logged once), and Redis is tried again after RETRY_S.
+from apps.ratelimit.config import rate_limit_plans  # noqa: E402
+
+NEXUS_RATE_LIMIT_ENABLED = env.bool("NEXUS_RATE_LIMIT_ENABLED", default=True)
+NEXUS_RATE_LIMIT_PLANS = rate_limit_plans(env.str("NEXUS_RATE_LIMIT_PLANS", default="{}"))
+NEXUS_RATE_LIMIT_REDIS_URL = env("NEXUS_RATE_LIMIT_REDIS_URL", default=REDIS_URL)
+NEXUS_RATE_LIMIT_PREFIX = env("NEXUS_RATE_LIMIT_PREFIX", default="nexus:rl:")
+NEXUS_RATE_LIMIT_TIMEOUT_S = env.float("NEXUS_RATE_LIMIT_TIMEOUT_S", default=0.25)
+NEXUS_RATE_LIMIT_RETRY_S = env.float("NEXUS_RATE_LIMIT_RETRY_S", default=2.0)
+# The plan of the installation's first tenant (NEXUS_TENANT), set when bootstrap creates it.
+NEXUS_DEFAULT_TENANT_PLAN = env("NEXUS_TENANT_PLAN", default="enterprise")
+# Failed attempts at POST /api/v1/auth/token/ (per username) and /oauth/token/ (per client id), and per client
+# ip at each: at most this many per period, then 429 with Retry-After. Always on (a password guard, not a quota).
+NEXUS_LOGIN_THROTTLE_ACCOUNT = env.int("NEXUS_LOGIN_THROTTLE_ACCOUNT", default=10)
+NEXUS_LOGIN_THROTTLE_IP = env.int("NEXUS_LOGIN_THROTTLE_IP", default=50)
+NEXUS_LOGIN_THROTTLE_PERIOD_S = env.float("NEXUS_LOGIN_THROTTLE_PERIOD_S", default=300.0)
+# GET /metrics (Prometheus) answers a platform admin's credential, or `Authorization: Bearer <this token>` when
+# set; with ALLOW_LOOPBACK, also a caller on this machine without credential (the client address, as the proxy
+# forwarded it). Every figure covers all tenants, so no tenant user ever gets them.
+NEXUS_METRICS_TOKEN = env("NEXUS_METRICS_TOKEN", default="")
+NEXUS_METRICS_ALLOW_LOOPBACK = env.bool("NEXUS_METRICS_ALLOW_LOOPBACK", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -238,17 +288,27 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+# Client credentials only (BackendApplicationServer): tokens `nxo_…` (apps/integrations/oauth.py), scopes from the
+# vocabulary of apps/accounts/access.py, available to each client as its application allows.
+from apps.accounts.access import SCOPE_DESCRIPTIONS  # noqa: E402
+
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("NEXUS_OAUTH_TOKEN_SECONDS", default=3600),
     # Only the SHA-256 of a token is stored (RFC 9700 storage); lookups go by that checksum.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.BackendApplicationServer",
+    "OAUTH2_VALIDATOR_CLASS": "apps.integrations.oauth.ApplicationValidator",
+    "SCOPES_BACKEND_CLASS": "apps.integrations.oauth.ApplicationScopes",
+    "ACCESS_TOKEN_GENERATOR": "apps.integrations.oauth.access_token_generate",
+    "SCOPES": SCOPE_DESCRIPTIONS,
+    "DEFAULT_SCOPES": ["__all__"],
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.PrincipalAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.IsAuthenticatedPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.api.nul.NulSafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -258,11 +318,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant workflow platform: one workflow, every channel.",
     "VERSION": NEXUS_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",  # tags and default operation ids from the resource: workflows, sessions, …
+    # Several response fields are called `status`: each choice set gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "apps.runs.models.Status",
+        "DeliveryStatusEnum": ["pending", "delivered", "failed"],
+        "SuiteCaseStatusEnum": ["passed", "failed"],
+        "DeployStatusEnum": ["deployed"],
+    },
     "SERVE_PERMISSIONS": ["apps.api.permissions.IsAuthenticatedPrincipal"],
     "SERVE_AUTHENTICATION": ["apps.api.authentication.PrincipalAuthentication"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "apps.api.schema.add_plain_views",
+        "apps.api.schema.postprocess_schema",
     ],
 }
 

@@ -5,7 +5,11 @@ import os
 os.environ.setdefault("NEXUS_SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
 from nexus_site.settings.base import *  # noqa: E402,F403
-from nexus_site.settings.base import DATABASES, env  # noqa: E402
+from nexus_site.settings.base import DATABASES, NEXUS_RATE_LIMIT_PLANS, env  # noqa: E402
 
 DATABASES["default"]["TEST"] = {"NAME": env("NEXUS_TEST_DATABASE", default="test_nexus")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Every request is still checked against Redis, but no plan or login limit is within reach: the suite shares one
+# Redis (and tenant ids) with other test runs. The rate-limit tests set real, low limits with override_settings.
+NEXUS_RATE_LIMIT_PLANS = {plan: dict.fromkeys(limits, 10**9) for plan, limits in NEXUS_RATE_LIMIT_PLANS.items()}
+NEXUS_LOGIN_THROTTLE_ACCOUNT = NEXUS_LOGIN_THROTTLE_IP = 10**9

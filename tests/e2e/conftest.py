@@ -162,10 +162,18 @@ def mailbox():
 @pytest.fixture(scope="session")
 def nexus(tmp_path_factory, mailbox):
     """A running installation shared by the e2e tests of one session, sending mail to `mailbox` and
-    allowed to call HTTP servers on loopback (the tests run their own)."""
+    allowed to call HTTP servers and webhook receivers on loopback (the tests run their own)."""
     installation = Installation(tmp_path_factory.mktemp("nexus"), redis_db=5)
     installation.env.update(
-        {"NEXUS_EMAIL_HOST": "127.0.0.1", "NEXUS_EMAIL_PORT": str(mailbox.port), "NEXUS_HTTP_ALLOW_PRIVATE": "true"}
+        {
+            "NEXUS_EMAIL_HOST": "127.0.0.1",
+            "NEXUS_EMAIL_PORT": str(mailbox.port),
+            "NEXUS_HTTP_ALLOW_PRIVATE": "true",
+            "NEXUS_WEBHOOK_ALLOW_PRIVATE": "true",
+            # A receiver that is down is retried within seconds here (production backs off up to an hour).
+            "NEXUS_WEBHOOK_BACKOFF_BASE_S": "0.5",
+            "NEXUS_WEBHOOK_BACKOFF_MAX_S": "2",
+        }
     )
     try:
         installation.startup_s = installation.start()

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
 
 class ApiClient:
@@ -80,3 +82,20 @@ def login(client):
         return client.post("/api/v1/auth/token/", json.dumps(body), content_type="application/json", **headers)
 
     return post
+
+
+@pytest.fixture
+def nexus(capsys):
+    """nexus(*args) -> (exit code, stdout, stderr) of `manage.py nexus` run in-process."""
+
+    def run(*args: str):
+        code = 0
+        try:
+            call_command("nexus", *args)
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        connection.set_schema_to_public()
+        return code, captured.out, captured.err
+
+    return run

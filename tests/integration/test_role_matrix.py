@@ -8,6 +8,7 @@ from django.db import connection
 
 from apps.accounts.services import membership_set, user_create
 from apps.datasets.models import Dataset
+from apps.integrations.models import Application
 from apps.runs.models import Execution
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
 from tests.integration.cli.test_cli import nexus
@@ -32,6 +33,13 @@ API_CASES = [
     ("list datasets", "get", "/api/v1/datasets/", None, "viewer"),
     ("upload dataset", "post", "/api/v1/datasets/", {"name": "nums", "rows": [{"n": 1}]}, "developer"),
     ("list artifacts", "get", "/api/v1/artifacts/", None, "viewer"),
+    # API applications: admins and owners (`{app}` is an application of acme, registered by its owner)
+    ("list apps", "get", "/api/v1/apps/", None, "owner"),
+    ("register app", "post", "/api/v1/apps/", {"name": "matrix"}, "owner"),
+    ("show app", "get", "/api/v1/apps/{app}/", None, "owner"),
+    ("update app", "patch", "/api/v1/apps/{app}/", {"name": "changed"}, "owner"),
+    ("rotate app", "post", "/api/v1/apps/{app}/rotate/", {}, "owner"),
+    ("revoke app", "post", "/api/v1/apps/{app}/revoke/", {}, "owner"),
 ]
 
 
@@ -46,7 +54,8 @@ def _state(tenant) -> tuple:
         tuple(Workflow.objects.values_list("description", flat=True)),
     )
     connection.set_schema_to_public()
-    return state
+    apps = Application.objects.filter(tenant=tenant).order_by("id")
+    return (*state, tuple(apps.values_list("name", "api_key_id", "webhook_secret_salt", "revoked_at")))
 
 
 @pytest.fixture
@@ -55,7 +64,8 @@ def seeded(api):
     assert owner.post("/api/v1/workflows/", {"slug": "hello", "template": "basic"}).status_code == 201
     assert owner.post("/api/v1/workflows/hello/deploy/", {}).status_code == 200
     run = owner.post("/api/v1/workflows/hello/execute/", {"inputs": {"name": "seed"}}).json()
-    return {"run": run["execution_id"]}
+    app = owner.post("/api/v1/apps/", {"name": "seeded"}).json()
+    return {"run": run["execution_id"], "app": app["id"]}
 
 
 def _call(client, method, path, body):
@@ -83,8 +93,8 @@ def test_api_matrix(api, seeded, nexus_world, role, name, method, path, body, le
 
 @pytest.mark.parametrize(
     ("name", "method", "path", "body", "least"),
-    [c for c in API_CASES if "{run}" in c[2] or "/hello/" in c[2]],
-    ids=[c[0] for c in API_CASES if "{run}" in c[2] or "/hello/" in c[2]],
+    [c for c in API_CASES if "{run}" in c[2] or "{app}" in c[2] or "/hello/" in c[2]],
+    ids=[c[0] for c in API_CASES if "{run}" in c[2] or "{app}" in c[2] or "/hello/" in c[2]],
 )
 def test_another_tenants_owner_finds_nothing(api, seeded, nexus_world, name, method, path, body, least):
     acme = nexus_world["tenants"]["acme"]
@@ -105,6 +115,8 @@ CLI_CASES = [
     ("history", ["history"], "viewer"),
     ("workflow delete", ["workflow", "delete", "hello"], "developer"),
     ("apikey create", ["apikey", "create", "--role", "viewer"], "owner"),
+    ("app list", ["app", "list"], "owner"),
+    ("app register", ["app", "register", "--name", "cli"], "owner"),
     ("dataset list", ["dataset", "list"], "viewer"),
 ]
 

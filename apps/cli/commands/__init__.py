@@ -17,6 +17,20 @@ def leaf(subparsers, name: str, handler, help_text: str):
     return parser
 
 
-from apps.cli.commands import apikeys, artifacts, audit, datasets, health, mcp, runs, sessions, tenants, up, users, workflows  # noqa: E402
+from apps.cli.commands import (  # noqa: E402
+    apikeys,
+    apps,
+    artifacts,
+    audit,
+    datasets,
+    health,
+    mcp,
+    runs,
+    sessions,
+    tenants,
+    up,
+    users,
+    workflows,
+)
 
-GROUPS = [workflows, runs, apikeys, tenants, health, up, datasets, artifacts, users, mcp, sessions, audit]
+GROUPS = [workflows, runs, apikeys, apps, tenants, health, up, datasets, artifacts, users, mcp, sessions, audit]

@@ -1,7 +1,6 @@
 """Audit fixtures: the rows a test wrote, the `nexus` command, a platform-admin API client, users."""
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 
@@ -21,26 +20,8 @@ def audit_rows(nexus_world, db):
 
 
 @pytest.fixture
-def nexus(capsys):
-    """nexus(*args) -> (exit code, stdout, stderr) of `manage.py nexus` run in-process."""
-
-    def run(*args: str):
-        code = 0
-        try:
-            call_command("nexus", *args)
-        except SystemExit as exit_:
-            code = exit_.code
-        captured = capsys.readouterr()
-        connection.set_schema_to_public()
-        return code, captured.out, captured.err
-
-    return run
-
-
-@pytest.fixture
 def admin_api(client, nexus_world):
     """An API client authenticated as a platform admin: a real login (JWT) of the superuser `platform-admin`."""
-    from django.db import connection
 
     from apps.accounts.services import user_create
     from tests.integration.conftest import ApiClient

@@ -1,0 +1,1 @@
+"""Rate limits: per credential and per tenant plan, counted in Redis so every node shares them (DESIGN §5)."""
