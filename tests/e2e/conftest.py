@@ -59,7 +59,8 @@ class Installation:
     def __init__(self, tmp: Path, redis_db: int):
         self.port = free_port_block()
         self.db_name = f"nexus_e2e_{uuid.uuid4().hex[:10]}"
-        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        # NEXUS_TEST_REDIS (host:port) lets two suites run side by side, each against its own Redis server.
+        self.redis_url = f"redis://{os.environ.get('NEXUS_TEST_REDIS', '127.0.0.1:6379')}/{redis_db}"
         self.data_dir = tmp / "data"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
