@@ -133,8 +133,9 @@ def send_email_report(call: Call) -> ToolResult:
     if args.get("artifact_ids"):
         config["attachments"] = ["inputs.artifact_ids"]
     artifacts = ArtifactsPort()
+    mail = MailPort(artifacts=artifacts, principal=call.principal, source="send_email_report")
     inputs = {"to": to, "cc": cc, "subject": args["subject"], "body": args["body"], "artifact_ids": args.get("artifact_ids", [])}
-    return _run_node("email", config, inputs, ports={"artifacts": artifacts, "mail": MailPort(artifacts=artifacts)})
+    return _run_node("email", config, inputs, ports={"artifacts": artifacts, "mail": mail})
 
 
 _ADDRESS = {"type": "string", "minLength": 3, "maxLength": 254}

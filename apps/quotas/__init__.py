@@ -1,4 +1,5 @@
-"""Tenant quotas: workflows per tenant and executions per period, enforced by the services of every channel.
+"""Tenant quotas: workflows per tenant, executions per period and email messages per day, enforced by the
+services of every channel.
 
-No models: the limits live on the Tenant (apps/tenants), the execution counters in Redis.
+No models: the limits live on the Tenant (apps/tenants) or in settings, the counters in Redis.
 """

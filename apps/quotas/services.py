@@ -1,4 +1,4 @@
-"""Quota enforcement, called by the services of every channel right before something is stored.
+"""Quota enforcement, called by the services of every channel right before something is stored (or sent).
 
 Workflows are counted in the tenant's schema under a per-tenant lock. Executions are counted per period
 (NEXUS_QUOTA_PERIOD, UTC) in Redis so every node shares one counter: INCR on a per-tenant, per-period key,
@@ -117,6 +117,63 @@ def execution_quota_release(key: str | None) -> None:
         release(keys=[key])
     except redis.RedisError as error:  # the counter stays one high until the period ends
         logger.warning("could not release execution quota %s: %s", key, error)
+
+
+MAIL_SENT_ACTION = "mail.sent"
+
+
+def mail_counter_key(tenant_id: int, day: str) -> str:
+    return f"nexus:{connection.settings_dict['NAME']}:quota:mail:{tenant_id}:{day}"
+
+
+def _mails_sent(tenant_id: int, start, end) -> int:
+    """Messages the tenant sent during [start, end), counted from their audit rows (one per message)."""
+    from apps.audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(tenant_id=tenant_id, action=MAIL_SENT_ACTION, ts__gte=start, ts__lt=end).count()
+
+
+def _refuse_mail(tenant: Tenant | TenantLimits, limit: int, day: str) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"tenant '{tenant.slug}' has sent its {limit} email messages for {day} (NEXUS_MAIL_PER_TENANT_PER_DAY)",
+        fields={"quota": "mail", "limit": limit, "period": day},
+    )
+
+
+def mail_quota_consume(*, tenant: Tenant | TenantLimits) -> str | None:
+    """Take one message from the tenant's mail quota for the current UTC day (NEXUS_MAIL_PER_TENANT_PER_DAY).
+
+    Returns the counter's key for `mail_quota_release` if the message then is not sent. Raises QuotaExceeded,
+    having taken nothing, at the limit. The counter is seeded from the day's `mail.sent` audit rows, so a
+    flushed Redis forgets nothing; without Redis those rows decide (two concurrent sends may both pass the
+    last slot), as for executions."""
+    limit = settings.NEXUS_MAIL_PER_TENANT_PER_DAY
+    now = timezone.now()
+    day = period_key(now, "day")
+    if limit <= 0:
+        raise _refuse_mail(tenant, limit, day)
+    key = mail_counter_key(tenant.id, day)
+    try:
+        consume, _ = _scripts()
+        used = consume(keys=[key], args=[limit])
+        if used == -1:
+            start, end = period_bounds(now, "day")
+            redis_client().set(key, _mails_sent(tenant.id, start, end), nx=True, exat=int(end.timestamp()) + GRACE_S)
+            used = consume(keys=[key], args=[limit])
+    except redis.RedisError as error:
+        logger.warning("mail quota of tenant %s checked in the database: Redis failed: %s", tenant.slug, error)
+        start, end = period_bounds(now, "day")
+        if _mails_sent(tenant.id, start, end) >= limit:
+            raise _refuse_mail(tenant, limit, day) from None
+        return None
+    if used < 0:
+        raise _refuse_mail(tenant, limit, day)
+    return key
+
+
+def mail_quota_release(key: str | None) -> None:
+    """Give back what `mail_quota_consume` took for a message that could not be sent."""
+    execution_quota_release(key)
 
 
 def workflow_quota_check(*, tenant_id: int) -> None:

@@ -1,38 +1,47 @@
 """The services a workflow run reaches through the engine's ports: datasets, artifacts, mail, events, workflows."""
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, make_msgid
-
 from apps.core.errors import ApplicationError
 from apps.engine import NodeError
+from apps.events.hooks import connection_tenant
+from apps.mail.services import mail_send
 
 
 class MailPort:
-    """Sends through Django's email backend (SMTP by default); attachments are the run's artifacts."""
+    """Sends through the mail service (apps/mail: allow-list, daily quota, audit row); attachments are the
+    run's artifacts. A refusal (recipient, quota) fails the node with the service's code and reason and is
+    never retried; a mail server's failure (`email_failed`) may be."""
 
-    def __init__(self, *, artifacts):
+    def __init__(
+        self, *, artifacts, run_id: str | None = None, actor: str | None = None, principal=None, source: str = "email_node"
+    ):
         self.artifacts = artifacts
+        self.source = source
+        self.run_id = run_id
+        self.actor = actor
+        self.principal = principal
+        # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
+        self.tenant_id = connection_tenant()[0]
 
     def send(self, *, to, cc=(), subject: str, body: str, html: str | None = None, attachment_ids=()) -> dict:
-        message_id = make_msgid(domain="nexus.local")
-        message = EmailMultiAlternatives(
-            subject=subject,
-            body=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=list(to),
-            cc=list(cc or ()),
-            headers={"Message-ID": message_id},
-        )
-        if html:
-            message.attach_alternative(html, "text/html")
-        for artifact_id in attachment_ids or ():
-            name, content_type, data = self.artifacts.load(artifact_id)
-            message.attach(name, data, content_type)
+        if self.tenant_id is None:
+            raise NodeError("port_unavailable", "mail is sent for a tenant, and this run is in none", retryable=False)
         try:
-            message.send(fail_silently=False)
-        except Exception as error:  # smtplib.SMTPException, OSError, bad headers: all mean "not sent"
-            raise NodeError("email_failed", f"could not send email: {error}") from None
-        return {"message_id": message_id, "accepted": [*to, *(cc or ())], "attachments": len(attachment_ids or ())}
+            attachments = [self.artifacts.load(artifact_id) for artifact_id in attachment_ids or ()]
+            return mail_send(
+                tenant_id=self.tenant_id,
+                to=list(to),
+                cc=list(cc or ()),
+                subject=subject,
+                body=body,
+                html=html,
+                attachments=attachments,
+                principal=self.principal,
+                actor=self.actor,
+                run_id=self.run_id,
+                source=self.source,
+            )
+        except ApplicationError as error:
+            raise NodeError(error.code, error.detail, retryable=error.code == "email_failed") from None
 
 
 class WorkflowsPort:
@@ -74,7 +83,7 @@ def ports_for(execution) -> dict:
     return {
         "datasets": DatasetsPort(),
         "artifacts": artifacts,
-        "mail": MailPort(artifacts=artifacts),
+        "mail": MailPort(artifacts=artifacts, run_id=execution.id, actor=execution.actor),
         "events": EventsPort(source=execution.channel, session_id=execution.session_id, execution_id=execution.id),
         "workflows": WorkflowsPort(parent=execution),
     }

@@ -349,6 +349,17 @@ EMAIL_HOST_PASSWORD = env("NEXUS_EMAIL_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("NEXUS_EMAIL_TLS", default=False)
 EMAIL_TIMEOUT = env.int("NEXUS_EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("NEXUS_EMAIL_FROM", default="nexus@localhost")
+# Mail a tenant may send (the `email` node and MCP send_email_report, apps/mail): messages per UTC day (0: none),
+# and the recipients allowed: exact addresses and `@domain` entries, case-insensitive; empty: anyone.
+NEXUS_MAIL_PER_TENANT_PER_DAY = env.int("NEXUS_MAIL_PER_TENANT_PER_DAY", default=500)
+NEXUS_MAIL_ALLOWED_RECIPIENTS = tuple(entry.strip().lower() for entry in env.list("NEXUS_MAIL_ALLOWED_RECIPIENTS", default=[]))
+for _entry in NEXUS_MAIL_ALLOWED_RECIPIENTS:
+    if _entry.count("@") != 1 or _entry.endswith("@") or any(c.isspace() for c in _entry):
+        raise ImproperlyConfigured(
+            f"NEXUS_MAIL_ALLOWED_RECIPIENTS: {_entry!r} is neither an address (ada@example.com) nor a domain (@example.com)"
+        )
+if NEXUS_MAIL_PER_TENANT_PER_DAY < 0:
+    raise ImproperlyConfigured("NEXUS_MAIL_PER_TENANT_PER_DAY must be 0 or more")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -131,6 +131,8 @@ EMAIL_NODE = NodeType(
         "too_many_recipients": f"more than {MAX_RECIPIENTS} recipients in `to` and `cc` together",
         "invalid_attachment": "an attachment expression yielded something that is not an artifact or an id",
         "email_failed": "raised by the mail service: the message could not be sent",
+        "recipient_not_allowed": "raised by the mail service: a recipient is outside the platform's allow-list",
+        "quota_exceeded": "raised by the mail service: the tenant has sent its messages for the day",
         "port_unavailable": "the run has no `mail` service",
         "port_error": "the mail service failed",
     },

@@ -1,0 +1,104 @@
+"""Send one email message for a tenant: the recipient allow-list, the daily quota, the send, its audit row.
+
+Every message the platform sends for a tenant goes through `mail_send`: the `email` node (through the run's
+mail port, apps/runs/ports.py) and the MCP tool send_email_report (which runs that node). An operator can
+otherwise make the platform mail anyone, as often as they like, unrecorded: so recipients are checked against
+NEXUS_MAIL_ALLOWED_RECIPIENTS first, then one message is taken from the tenant's NEXUS_MAIL_PER_TENANT_PER_DAY,
+and each message sent leaves a `mail.sent` audit row (committed at once: the message has left, whatever
+happens to the caller's transaction).
+"""
+
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, make_msgid
+
+from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError, PermissionDenied
+from apps.core.principal import Principal
+from apps.quotas.limits import tenant_limits
+from apps.quotas.services import MAIL_SENT_ACTION, mail_quota_consume, mail_quota_release
+
+
+class RecipientNotAllowed(PermissionDenied):
+    code = "recipient_not_allowed"
+
+
+class MailFailed(ApplicationError):
+    status = 502
+    code = "email_failed"
+
+
+def recipient_allowed(address: str, allowed: Sequence[str]) -> bool:
+    """Whether `address` is an exact entry of `allowed` or in one of its `@domain` entries (case-insensitive).
+    An empty list allows anyone."""
+    if not allowed:
+        return True
+    address = address.strip().lower()
+    domain = "@" + address.rsplit("@", 1)[-1]
+    return address in allowed or domain in allowed
+
+
+def mail_send(
+    *,
+    tenant_id: int,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    subject: str,
+    body: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    principal: Principal | None = None,
+    actor: str | None = None,
+    run_id: str | None = None,
+    source: str,
+) -> dict:
+    """Send one message (attachments: (name, content type, bytes)) and record it; `source` says what sent it
+    (`email_node`, `send_email_report`), `run_id` the run it belongs to. Returns
+    `{"message_id", "accepted", "attachments"}`. Raises RecipientNotAllowed or QuotaExceeded having sent
+    nothing, MailFailed when the mail server refused it (the quota is given back)."""
+    recipients = [*to, *cc]
+    allowed = settings.NEXUS_MAIL_ALLOWED_RECIPIENTS
+    refused = [address for address in recipients if not recipient_allowed(address, allowed)]
+    if refused:
+        raise RecipientNotAllowed(
+            f"recipient not allowed by NEXUS_MAIL_ALLOWED_RECIPIENTS: {', '.join(refused)}",
+            fields={"recipients": f"not allowed: {', '.join(refused)}"},
+        )
+    tenant = tenant_limits(tenant_id)
+    quota = mail_quota_consume(tenant=tenant)
+    message_id = make_msgid(domain="nexus.local")
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=list(to),
+        cc=list(cc),
+        headers={"Message-ID": message_id},
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    for name, content_type, data in attachments:
+        message.attach(name, data, content_type)
+    try:
+        message.send(fail_silently=False)
+    except Exception as error:  # smtplib.SMTPException, OSError, bad headers: all mean "not sent"
+        mail_quota_release(quota)
+        raise MailFailed(f"could not send email: {error}") from None
+    audit_record(
+        action=MAIL_SENT_ACTION,
+        tenant_id=tenant_id,
+        principal=principal,
+        actor=actor,
+        target=message_id,
+        details={
+            "recipients": recipients,
+            "recipient_count": len(recipients),
+            "subject": subject[:200],
+            "attachments": len(attachments),
+            "run_id": run_id,
+            "source": source,
+        },
+        durable=True,
+    )
+    return {"message_id": message_id, "accepted": recipients, "attachments": len(attachments)}
