@@ -11,7 +11,8 @@ packing, the pure-Python reply parser), against ~15 µs for writing bytes packed
 idle connection and reading the script's fixed-shape reply (an array of integers) with `_read_reply`. redis-py
 still opens every connection (URL, TLS, AUTH, SELECT) and loads the script.
 
-Fail open: when Redis cannot be reached, requests pass unlimited. That is logged once per outage, and the
+Fail open: when Redis cannot be reached, requests pass unlimited (except logins: the middleware refuses them
+while their throttle cannot be checked, apps/ratelimit/middleware.py). That is logged once per outage, and the
 process does not try Redis again for NEXUS_RATE_LIMIT_RETRY_S, so an outage costs a request at most one
 timeout (NEXUS_RATE_LIMIT_TIMEOUT_S) per retry period instead of one per request.
 """

@@ -264,6 +264,9 @@ NEXUS_JWT_ACCESS_MINUTES = env.int("NEXUS_JWT_ACCESS_MINUTES", default=15)
 NEXUS_JWT_REFRESH_DAYS = env.int("NEXUS_JWT_REFRESH_DAYS", default=1)
 SIMPLE_JWT = simple_jwt_settings(
     signing_key=NEXUS_JWT_SIGNING_KEY, access_minutes=NEXUS_JWT_ACCESS_MINUTES, refresh_days=NEXUS_JWT_REFRESH_DAYS
+# When that throttle cannot be checked (Redis down or slow), logins answer 503: fail closed (apps/ratelimit/middleware.py).
+# Bodies of the login, refresh and OAuth2 endpoints above this size get 413 before anything parses them.
+NEXUS_AUTH_MAX_BODY_BYTES = env.int("NEXUS_AUTH_MAX_BODY_BYTES", default=8192)
 )
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 NEXUS_LDAP_URI = env("NEXUS_LDAP_URI", default="")
