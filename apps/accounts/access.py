@@ -122,3 +122,49 @@ def _denied(principal: Principal, action: str, *, tenant_id: int | None, detail:
 
     audit_denied(principal=principal, permission=action, tenant_id=tenant_id, reason=detail)
     return PermissionDenied(detail, code="permission_denied")
+
+
+# Reading an event needs what reading its entity needs (the part of its type before the dot): whoever may not
+# list members may not hear `member.removed` either, on a WebSocket or through a webhook. Types no service
+# publishes (a workflow's `notify` node names its own, e.g. `report.ready`) are data of the run that published
+# them, so they need what reading runs needs.
+EVENT_READ_ACTIONS: dict[str, str] = {
+    "execution": "execution.read",
+    "workflow": "workflow.read",
+    "deployment": "workflow.read",
+    "schedule": "workflow.read",
+    "trigger": "workflow.read",
+    "session": "session.read",
+    "dataset": "dataset.read",
+    "artifact": "artifact.read",
+    "member": "member.read",
+    "apikey": "apikey.read",
+    "app": "app.read",
+    "webhook": "app.read",
+    "oauth": "app.read",
+    "audit": "audit.read",
+    "access": "audit.read",
+    "tenant": "audit.read",
+    "user": "audit.read",
+}
+EVENT_READ_DEFAULT = "execution.read"
+
+
+def event_read_action(event_type: str) -> str:
+    """The action whose holders may read events of `event_type` (an exact type or `<entity>.*`)."""
+    return EVENT_READ_ACTIONS.get(event_type.split(".", 1)[0], EVENT_READ_DEFAULT)
+
+
+def can_read_event(principal: Principal, event_type: str) -> bool:
+    """May `principal` (its role, narrowed by an application's scopes) receive events of `event_type`?"""
+    return can(principal, event_read_action(event_type))
+
+
+def event_read_refusal(principal: Principal, event_type: str) -> str | None:
+    """None when `principal` may read events of `event_type`, else why not, naming the scope or role it needs."""
+    action = event_read_action(event_type)
+    if can(principal, action):
+        return None
+    if principal.scopes is not None and principal.scopes.isdisjoint(ACTION_SCOPES[action]):
+        return f"{event_type} needs scope {' or '.join(sorted(ACTION_SCOPES[action]))}"
+    return f"{event_type} needs role {ACTIONS[action]} or above (the role is '{principal.role}')"

@@ -23,6 +23,7 @@ from apps.core.cache import TTLCache
 from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
+from apps.events.access_notices import access_ended
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger("nexus.auth")
@@ -93,6 +94,7 @@ def apikey_revoke(*, principal: Principal, tenant: Tenant, key_id: str) -> ApiKe
         if not already:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+            access_ended(reason="apikey_revoked", tenant_id=tenant.pk, api_key_id=key.id)  # its WebSockets close
         audit_record(
             action="apikey.revoked",
             tenant_id=tenant.pk,
@@ -129,6 +131,8 @@ def membership_set(*, user, tenant: Tenant, role: str) -> Membership:
 def membership_remove(*, user, tenant: Tenant) -> bool:
     deleted, _ = Membership.objects.filter(user=user, tenant=tenant).delete()
     _forget_memberships()
+    if deleted:  # the user's WebSockets in the tenant close (apps/events/access_notices.py)
+        access_ended(reason="member_removed", tenant_id=tenant.pk, user_id=user.pk)
     return bool(deleted)
 
 

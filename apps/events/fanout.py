@@ -2,7 +2,7 @@
 
 Every process that publishes (web workers, Celery workers, the CLI, daphne for MCP) hands the committed event to
 one background thread per process, which encodes it once as the JSON text subscribers receive and PUBLISHes it
-on `events_channel(tenant)`. Each daphne process subscribes once per tenant with live WebSockets and fans the
+on `events_channel(tenant id)`. Each daphne process subscribes once per tenant with live WebSockets and fans the
 text out to its own sockets (apps/realtime/hub.py): no Redis write per subscriber, no per-subscriber queue that
 could overflow, and the publisher's cost does not grow with the number of subscribers.
 
@@ -31,16 +31,22 @@ logger = logging.getLogger(__name__)
 _BATCH = 256
 
 
-def events_channel(tenant_slug: str) -> str:
-    """The Redis pub/sub channel of a tenant's events."""
-    return _channel_prefix(settings.REDIS_URL) + tenant_slug
+def events_channel(tenant_id: int) -> str:
+    """The Redis pub/sub channel of a tenant's events, named by its id: a slug can be reused by a new tenant
+    after a deletion, and must not bring it the sockets of the old one."""
+    return f"{_channel_prefix(settings.REDIS_URL)}events:{int(tenant_id)}"
+
+
+def access_channel() -> str:
+    """The Redis pub/sub channel of access notices (apps/events/access_notices.py), heard by every daphne hub."""
+    return f"{_channel_prefix(settings.REDIS_URL)}access"
 
 
 @functools.cache
 def _channel_prefix(redis_url: str) -> str:
     # Pub/sub names ignore Redis database numbers, so the database is part of the name: installations sharing
     # one Redis server (tests, benchmarks, staging next to production) do not see each other's events.
-    return f"nexus:{redis.connection.parse_url(redis_url).get('db', 0)}:events:"
+    return f"nexus:{redis.connection.parse_url(redis_url).get('db', 0)}:"
 
 
 def event_text(payload: dict) -> str:
@@ -62,13 +68,13 @@ class _Fanout:
         threading.Thread(target=self._drain, args=(self._queue, client), name="nexus-event-fanout", daemon=True).start()
         self._pid = os.getpid()
 
-    def send(self, payload: dict) -> None:
+    def send(self, payload: dict, tenant_id: int) -> None:
         with self._lock:
             if self._pid != os.getpid():  # first use, or a forked child (Celery prefork): own thread, own client
                 self._pending = 0
                 self._start()
             self._pending += 1
-        self._queue.put(payload)
+        self._queue.put((events_channel(tenant_id), payload))
 
     def _drain(self, pending: queue.SimpleQueue, client: redis.Redis) -> None:
         while True:
@@ -80,12 +86,12 @@ class _Fanout:
                     break
             try:
                 with client.pipeline(transaction=False) as pipe:
-                    for payload in batch:
-                        pipe.publish(events_channel(payload["tenant"]), event_text(payload))
+                    for channel, payload in batch:
+                        pipe.publish(channel, event_text(payload))
                     pipe.execute()
             except Exception:
                 # Stored already: subscribers that reconnect with `since` replay them.
-                logger.exception("event fan-out failed for %s", ", ".join(p["id"] for p in batch))
+                logger.exception("event fan-out failed for %s", ", ".join(p["id"] for _, p in batch))
             finally:
                 with self._lock:
                     self._pending -= len(batch)
@@ -102,9 +108,9 @@ class _Fanout:
 _fanout = _Fanout()
 
 
-def fanout_send(payload: dict) -> None:
+def fanout_send(payload: dict, *, tenant_id: int) -> None:
     """Publish a committed event (DESIGN §8 shape) to its tenant's subscribers, asynchronously, in order."""
-    _fanout.send(payload)
+    _fanout.send(payload, tenant_id)
 
 
 def fanout_flush(timeout: float = 5.0) -> bool:

@@ -45,5 +45,7 @@ def publish(*, type: str, source: str | None = None, data: dict | None = None, s
     tenant_id, tenant_slug = connection_tenant()
     payload = event_data(event, tenant_slug=tenant_slug)
     hooks_run(payload, tenant_id=tenant_id)  # in this transaction (events/hooks.py)
-    transaction.on_commit(lambda: fanout_send(payload))  # one PUBLISH on the tenant's channel (events/fanout.py)
+    if tenant_id is not None:  # the public schema's events have no subscribers
+        # One PUBLISH on the tenant's channel (events/fanout.py).
+        transaction.on_commit(lambda: fanout_send(payload, tenant_id=tenant_id))
     return payload

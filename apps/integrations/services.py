@@ -19,7 +19,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
-from apps.accounts.access import outranks, require, scopes_check
+from apps.accounts.access import event_read_refusal, outranks, require, scopes_check
 from apps.accounts.models import ApiKey, Role
 from apps.accounts.services import apikey_issue, hash_key, key_cache, oauth_token_cache
 from apps.audit.models import Outcome
@@ -27,6 +27,7 @@ from apps.audit.services import audit_denied, audit_record, json_safe
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
+from apps.events.access_notices import access_ended
 from apps.integrations.models import Application
 from apps.integrations.secrets import new_salt, webhook_secret
 from apps.integrations.selectors import WRITE_ACTION, app_access
@@ -78,6 +79,24 @@ def _webhook_events(value, *, webhook_url: str) -> list[str]:
             "invalid application", fields={"webhook_events": f"not an event type: {shown}; use *, <entity>.* or <entity>.<verb>"}
         )
     return list(dict.fromkeys(value))
+
+
+def _webhook_events_readable(events: list[str], *, tenant: Tenant, role: str, scopes: list[str]) -> None:
+    """Refuse a subscription to events the application could not read (its role, narrowed by its scopes):
+    `*` stands for every event it may read, and is filtered per event at delivery (apps/integrations/webhooks.py)."""
+    reader = Principal(
+        kind="application",
+        actor="app:new",
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        role=role,
+        scopes=frozenset(scopes) or None,
+    )
+    refusals = [reason for pattern in events if pattern != "*" and (reason := event_read_refusal(reader, pattern))]
+    if refusals:
+        raise ValidationFailed(
+            "invalid application", fields={"webhook_events": f"the application may not read these events: {'; '.join(refusals)}"}
+        )
 
 
 def _rate_limit(value) -> int | None:
@@ -193,6 +212,7 @@ def app_register(
         raise ValidationFailed("invalid application", fields=fields)
     values["role"] = _role(principal, role)
     values["scopes"] = _scopes(principal, scopes_checked)
+    _webhook_events_readable(values["webhook_events"], tenant=tenant, role=values["role"], scopes=values["scopes"])
 
     app_id = new_id("app")
     client_secret = generate_client_secret()
@@ -271,6 +291,9 @@ def app_update(
         _live(app)
         _may_manage(principal, app)
         changes = _validated_changes(principal, app, given)
+        if "webhook_events" in changes or "scopes" in changes:
+            events, scopes = changes.get("webhook_events", app.webhook_events), changes.get("scopes", app.scopes)
+            _webhook_events_readable(events, tenant=tenant, role=app.role, scopes=scopes)
         previous = {field: getattr(app, field) for field in changes}
         had_url = bool(app.webhook_url)
         for field, value in changes.items():
@@ -358,6 +381,7 @@ def app_rotate(
             )
             app.api_key = key
             app.save(update_fields=["api_key"])
+            access_ended(reason="apikey_revoked", tenant_id=tenant.pk, api_key_id=old_key_id)
             details.update(api_key_id=key.id, previous_api_key_id=old_key_id)
         if "client_secret" in chosen:
             client = get_application_model().objects.select_for_update().get(pk=app.oauth_application_id)
@@ -365,6 +389,7 @@ def app_rotate(
             secrets["client_secret"] = client.client_secret = generate_client_secret()
             client.save(update_fields=["client_secret", "updated"])
             details["tokens_revoked"] = _tokens_delete(client.pk)
+            access_ended(reason="tokens_revoked", tenant_id=tenant.pk, application_id=app.id)
         if "webhook_secret" in chosen:
             app.webhook_secret_salt = new_salt()
             app.save(update_fields=["webhook_secret_salt"])
@@ -388,6 +413,7 @@ def app_revoke(*, principal: Principal, tenant: Tenant, app_id: str) -> Applicat
             app.save(update_fields=["revoked_at"])
             ApiKey.objects.filter(pk=app.api_key_id, revoked_at__isnull=True).update(revoked_at=now)
             details["tokens_revoked"] = _tokens_delete(app.oauth_application_id)
+            access_ended(reason="application_revoked", tenant_id=tenant.pk, application_id=app.id)
             details["deliveries_failed"] = webhook_deliveries_fail(
                 application_id=app.id, reason="not sent: the application was revoked"
             )

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from apps.accounts.access import can_read_event
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
@@ -108,12 +109,23 @@ def event_type_matches(patterns: Iterable[str], event_type: str) -> bool:
     return False
 
 
-# tenant id -> (expires at, ((application id, subscribed patterns), ...)): tenants without webhooks pay one
-# small query per NEXUS_AUTH_CACHE_S per process, not one per event or per run.
-_subscribers: dict[int, tuple[float, tuple[tuple[str, tuple[str, ...]], ...]]] = {}
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    application_id: str
+    patterns: tuple[str, ...]
+    reader: Principal  # the application as a reader: its role, narrowed by its scopes
+
+    def takes(self, event_type: str) -> bool:
+        """Subscribed to `event_type`, and allowed to read it (a `*` subscription hears only what it may read)."""
+        return event_type_matches(self.patterns, event_type) and can_read_event(self.reader, event_type)
 
 
-def webhook_subscribers(tenant_id: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+# tenant id -> (expires at, subscriptions): tenants without webhooks pay one small query per
+# NEXUS_AUTH_CACHE_S per process, not one per event or per run.
+_subscribers: dict[int, tuple[float, tuple[Subscription, ...]]] = {}
+
+
+def webhook_subscribers(tenant_id: int) -> tuple[Subscription, ...]:
     now = time.monotonic()
     cached = _subscribers.get(tenant_id)
     if cached is not None and cached[0] > now:
@@ -121,11 +133,23 @@ def webhook_subscribers(tenant_id: int) -> tuple[tuple[str, tuple[str, ...]], ..
     rows = (
         Application.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True)
         .exclude(webhook_url="")
-        .values_list("id", "webhook_events")
+        .values_list("id", "webhook_events", "role", "scopes")
     )
     subscribers = tuple(
-        (app_id, tuple(pattern for pattern in events if isinstance(pattern, str)))
-        for app_id, events in rows
+        Subscription(
+            application_id=app_id,
+            patterns=tuple(pattern for pattern in events if isinstance(pattern, str)),
+            reader=Principal(
+                kind="application",
+                actor=f"app:{app_id}",
+                tenant_id=tenant_id,
+                tenant_slug=None,
+                role=role,
+                application_id=app_id,
+                scopes=frozenset(scopes) if scopes else None,
+            ),
+        )
+        for app_id, events, role, scopes in rows
         if isinstance(events, list) and events
     )
     _subscribers[tenant_id] = (now + settings.NEXUS_AUTH_CACHE_S, subscribers)
@@ -142,13 +166,14 @@ def webhook_subscribers_forget(tenant_id: int | None = None) -> None:
 
 
 def webhook_interested(tenant_id: int, event_type: str) -> bool:
-    return any(event_type_matches(patterns, event_type) for _, patterns in webhook_subscribers(tenant_id))
+    return any(subscription.takes(event_type) for subscription in webhook_subscribers(tenant_id))
 
 
 def webhook_dispatch(payload: dict, tenant_id: int) -> list[str]:
-    """The publish hook: one pending delivery per live application subscribed to the event's type, written in
-    the publisher's transaction by one INSERT, and one message each once it commits. Returns the new ids."""
-    app_ids = [app_id for app_id, patterns in webhook_subscribers(tenant_id) if event_type_matches(patterns, payload["type"])]
+    """The publish hook: one pending delivery per live application subscribed to the event's type and allowed
+    to read it, written in the publisher's transaction by one INSERT, and one message each once it commits.
+    Returns the new ids."""
+    app_ids = [s.application_id for s in webhook_subscribers(tenant_id) if s.takes(payload["type"])]
     if not app_ids:
         return []
     now = timezone.now()

@@ -1,9 +1,13 @@
 """ASGI middleware for WebSockets: the credential (Authorization: Bearer … or ?token=) → principal + tenant in the scope.
 
-Same credentials as the REST API (nxk_ API keys and login JWTs), resolved by the same selectors. The database
-work runs in a thread through `database_sync_to_async`, which closes the connection afterwards (under ASGI
-persistent connections leak, STACK.md). A missing or bad credential does not refuse the handshake here: the
-consumer accepts and closes with 4401, so the client sees why.
+Same credentials as the REST API (nxk_ API keys, nxo_ OAuth2 tokens and login JWTs), resolved by the same
+selector. The database work runs in a thread through `database_sync_to_async`, which closes the connection
+afterwards (under ASGI persistent connections leak, STACK.md). A missing or bad credential does not refuse the
+handshake here: the consumer accepts and closes with 4401, so the client sees why.
+
+A socket outlives its handshake, so its credential is resolved again, by the same selector, every
+NEXUS_WS_RECHECK_S (`credentials_resolve`, driven by the event hub) and at once when an access notice names
+it (apps/events/access_notices.py); `access_refusal` decides, the same way each time, whether it may stay.
 """
 
 from urllib.parse import parse_qs
@@ -11,7 +15,12 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from apps.core.errors import ApplicationError
+from apps.accounts.access import can
+from apps.core.errors import ApplicationError, NotAuthenticated
+from apps.core.principal import Principal
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 
 
 def credential_from_scope(scope) -> str:
@@ -35,14 +44,83 @@ def _resolve(raw: str):
         connection.set_schema_to_public()
 
 
+def _resolve_all(raws: list[str]) -> dict[str, tuple | ApplicationError]:
+    """Each credential's (principal, tenant), or the ApplicationError it now gets; one thread, one connection.
+    Anything else (the database is away) propagates: no socket is closed for the platform's own failure."""
+    resolved: dict[str, tuple | ApplicationError] = {}
+    for raw in raws:
+        try:
+            resolved[raw] = _resolve(raw)
+        except ApplicationError as error:
+            resolved[raw] = error
+    return resolved
+
+
+async def credentials_resolve(raws: list[str]) -> dict[str, tuple | ApplicationError]:
+    return await database_sync_to_async(_resolve_all)(raws)
+
+
+def access_refusal(principal: Principal | None, *, tenant_id: int) -> tuple[int, str] | None:
+    """(close code, reason) when `principal` may not stream the events of tenant `tenant_id`; None when it may."""
+    if principal is None:
+        return CLOSE_UNAUTHENTICATED, "not_authenticated"
+    if not (principal.is_platform_admin or principal.tenant_id == tenant_id) or not can(principal, "execution.read"):
+        return CLOSE_FORBIDDEN, "permission_denied"
+    return None
+
+
+def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tuple[int, str] | None:
+    """After a re-check: 4401 for a credential that no longer resolves (expired, revoked, its tenant suspended
+    or deleted), 4403 for one that resolves but may no longer stream this tenant (a lower role, other scopes)."""
+    if isinstance(resolved, NotAuthenticated):
+        return CLOSE_UNAUTHENTICATED, resolved.code
+    if isinstance(resolved, ApplicationError):
+        return CLOSE_FORBIDDEN, resolved.code
+    principal, tenant = resolved
+    if tenant.pk != tenant_id:
+        return CLOSE_FORBIDDEN, "permission_denied"
+    return access_refusal(principal, tenant_id=tenant_id)
+
+
+def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None:
+    """(close code, reason) when an access notice of this socket's tenant ends `principal`'s access."""
+    reason = notice.get("reason")
+    if reason in ("tenant_suspended", "tenant_deleted"):
+        return CLOSE_FORBIDDEN, reason
+    if "api_key" in notice and principal.api_key_id == notice["api_key"]:
+        return CLOSE_UNAUTHENTICATED, reason
+    if "application" in notice and principal.application_id == notice["application"]:
+        if reason != "tokens_revoked" or principal.api_key_id is None:  # rotated tokens leave the key alone
+            return CLOSE_UNAUTHENTICATED, reason
+    if "user" in notice and principal.user_id == notice["user"] and not principal.is_platform_admin:
+        return CLOSE_FORBIDDEN, reason
+    return None
+
+
+def notice_caches_clear() -> None:
+    """An access notice also ends this process's cached credentials (MCP calls are served here too)."""
+    from apps.accounts.services import oauth_token_cache
+    from apps.tenants.selectors import tenant_cache_clear
+
+    tenant_cache_clear()
+    oauth_token_cache.clear()
+
+
+def credential_holder(principal: Principal, tenant_id: int) -> str:
+    """Whom the per-credential socket cap counts: the key, the application (its key and every token), or the
+    user in the tenant (every login token of theirs)."""
+    return f"{tenant_id}:{principal.actor}"
+
+
 class TokenAuthMiddleware:
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope, principal=None, tenant=None, auth_error=None)
+        scope = dict(scope, principal=None, tenant=None, auth_error=None, credential="")
         raw = credential_from_scope(scope)
         if raw:
+            scope["credential"] = raw
             try:
                 scope["principal"], scope["tenant"] = await database_sync_to_async(_resolve)(raw)
             except ApplicationError as error:

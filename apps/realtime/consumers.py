@@ -1,9 +1,12 @@
 """WebSocket consumers: /ws/sessions/<ses>/, /ws/executions/<run>/, /ws/tenant/ stream the tenant's events.
 
 Close codes (sent after accepting the handshake, so clients can read them):
-  4401 unauthenticated (no or bad credential) · 4403 forbidden (role below viewer, or not a member)
+  4401 unauthenticated (no or bad credential; later: the credential expired or was revoked, or its tenant
+       was suspended or deleted) · 4403 forbidden (role below viewer, or not a member; later: the membership
+       was removed, the tenant suspended or deleted, the role or scopes narrowed)
   4404 not found (no such session or run in the caller's tenant, another tenant's, or an expired session)
   4400 bad request (`since` is not an event id)
+  4429 the credential's holder has NEXUS_WS_MAX_PER_CREDENTIAL sockets open already
   4503 the live stream was interrupted (this process lost, or could not open, its Redis subscription):
        reconnect with `?since=<last event id>` to replay what was missed
 Live events come from the process's hub (apps/realtime/hub.py), not a channel-layer channel per socket: the
@@ -12,6 +15,9 @@ The handshake completes only once the socket is registered with the hub and the 
 confirmed: from then on the client misses nothing published. Replay: with `?since=evt_…` the consumer then
 sends the stored events after `since` (ids sort by time, and by creation within a process), then the live
 ones that arrived meanwhile and after, skipping those it already replayed: no gap, no duplicate, in order.
+A socket receives only the events its principal may read (apps/accounts/access.py `can_read_event`: an
+application with `executions:read` only hears no `member.*`), live and replayed, by the principal as its last
+re-check resolved it (apps/realtime/hub.py re-checks every NEXUS_WS_RECHECK_S and on access notices).
 Heartbeats are WebSocket pings sent by daphne (`--ping-interval`, `--ping-timeout`): a peer that does not
 answer with a pong is dropped.
 """
@@ -24,20 +30,26 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connection
 
-from apps.accounts.access import can
+from apps.accounts.access import can_read_event
 from apps.core.errors import ApplicationError
 from apps.core.ids import has_prefix
 from apps.events.fanout import event_text
 from apps.events.models import Event
 from apps.events.services import event_data
-from apps.realtime.hub import HubUnavailable, hub
+from apps.realtime.auth import (
+    CLOSE_UNAUTHENTICATED,
+    access_refusal,
+    credential_holder,
+    notice_refusal,
+    recheck_refusal,
+)
+from apps.realtime.hub import HubUnavailable, TooManyConnections, hub
 
 logger = logging.getLogger(__name__)
 
 CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
 CLOSE_INTERRUPTED = 4503
 REPLAY_PAGE = 500
 
@@ -90,18 +102,27 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.joined = False
+        self.accepted = False
+        self.ended: tuple[int, str] | None = None  # access ended before the handshake completed
+        self.readable: dict[str, bool] = {}  # event type -> may this socket's principal read it
         self.replayed: set[str] = set()
         self.backlog: list[tuple[dict, str]] | None = []  # live events held back until the replay is sent
         since = (parse_qs(self.scope.get("query_string", b"").decode()).get("since") or [None])[0]
         refusal = await self.refusal(since)
         if refusal is None:
             try:
+                self.joined = True  # from here on the hub may end it (access notices, re-checks)
                 await hub().join(self)
-                self.joined = True
+            except TooManyConnections:
+                self.joined = False
+                refusal = (CLOSE_TOO_MANY, "too_many_connections")
             except HubUnavailable:
+                self.joined = False
                 refusal = (CLOSE_INTERRUPTED, "events_unavailable")
         # Accepted only now: once a client's handshake completes, every event published afterwards reaches it.
         await self.accept()
+        self.accepted = True
+        refusal = refusal or self.ended
         if refusal is not None:
             await self.close(code=refusal[0], reason=refusal[1])
             return
@@ -115,9 +136,10 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 self.replayed = previous | {event["id"] for event in page}
                 previous = {event["id"] for event in page}
                 for event in page:
-                    if not self.joined:  # interrupted meanwhile: the socket is closing
+                    if not self.joined:  # interrupted or ended meanwhile: the socket is closing
                         return
-                    await self.send(text_data=event_text(event))
+                    if self.may_read(event["type"]):
+                        await self.send(text_data=event_text(event))
                 since = page[-1]["id"] if len(page) == REPLAY_PAGE else None
             while self.backlog:
                 sending = self._send_live(*self.backlog.pop(0))
@@ -133,9 +155,12 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         principal, tenant = self.scope.get("principal"), self.scope.get("tenant")
         if principal is None or tenant is None:
             return CLOSE_UNAUTHENTICATED, self.scope.get("auth_error") or "not_authenticated"
-        if not (principal.is_platform_admin or principal.tenant_id == tenant.pk) or not can(principal, "execution.read"):
-            return CLOSE_FORBIDDEN, "permission_denied"
-        self.tenant, self.tenant_slug = tenant, tenant.slug
+        refused = access_refusal(principal, tenant_id=tenant.pk)
+        if refused is not None:
+            return refused
+        self.principal, self.credential = principal, self.scope["credential"]
+        self.tenant, self.tenant_id, self.tenant_slug = tenant, tenant.pk, tenant.slug
+        self.credential_holder = credential_holder(principal, tenant.pk)
         if since is not None and not has_prefix(since, "evt"):
             return CLOSE_BAD_REQUEST, "invalid_since"
         refused = await self.target_refusal()
@@ -154,16 +179,50 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         if self.replayed and event["id"] in self.replayed:
             self.replayed.discard(event["id"])
             return None
+        if not self.may_read(event["type"]):
+            return None
         return self.base_send({"type": "websocket.send", "text": text})
+
+    def may_read(self, event_type: str) -> bool:
+        readable = self.readable.get(event_type)
+        if readable is None:
+            readable = self.readable[event_type] = can_read_event(self.principal, event_type)
+        return readable
 
     def interrupted(self) -> None:
         self.joined = False
         asyncio.get_running_loop().create_task(self.close(code=CLOSE_INTERRUPTED, reason="events_interrupted"))
 
+    def access_notice(self, notice: dict) -> None:
+        """Called by the hub for an access notice of this socket's tenant (apps/events/access_notices.py)."""
+        refusal = notice_refusal(notice, self.principal)
+        if refusal is not None:
+            self.end(*refusal)
+
+    def credential_checked(self, resolved) -> None:
+        """Called by the hub with this socket's credential resolved again: close, or stream as the principal now is."""
+        refusal = recheck_refusal(resolved, tenant_id=self.tenant_id)
+        if refusal is not None:
+            self.end(*refusal)
+        elif resolved[0] != self.principal:
+            self.principal, self.readable = resolved[0], {}
+
+    def end(self, code: int, reason: str) -> None:
+        """Access ended: deliver nothing more, now, and close (once the handshake is through)."""
+        if not self.joined:
+            return
+        self.joined = False
+        hub().leave(self)
+        if not self.accepted:
+            self.ended = (code, reason)
+            return
+        logger.info("closing a socket of tenant %s with %s (%s)", self.tenant_slug, code, reason)
+        asyncio.get_running_loop().create_task(self.close(code=code, reason=reason))
+
     async def disconnect(self, code) -> None:
-        if self.joined:
-            self.joined = False
-            hub().leave(self)
+        self.joined = False
+        if getattr(self, "tenant_id", None) is not None:
+            hub().leave(self)  # idempotent; also after an interruption or an end, which leave the slot to free
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if text_data and text_data.strip() == '{"type": "ping"}':

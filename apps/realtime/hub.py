@@ -14,14 +14,29 @@ Invariants the consumers rely on:
 - Pub/sub is at-most-once. If the connection to Redis is lost, every local subscriber is told
   (`interrupted()`) and closes its socket, so its client reconnects with `?since=` and replays what it missed;
   a silent resubscribe would drop events without anyone knowing. A heartbeat PING detects a dead connection.
-- Tenant isolation: a tenant's sockets are only ever registered under that tenant's channel.
+- Tenant isolation: a tenant's sockets are only ever registered under that tenant's channel, named by the
+  tenant's id (a deleted tenant's slug, reused, names another tenant).
+
+Access (issue 11): a socket lives only as long as its credential.
+- While connected the hub also listens to the access channel (apps/events/access_notices.py): a notice of a
+  revoked key or application, a removed member, a suspended or deleted tenant reaches the sockets of that
+  tenant here at once (`access_notice()`), which close with 4401/4403. A notice is read on the same connection,
+  in order with the events, so no event published after the change reaches a socket it closed.
+- Every NEXUS_WS_RECHECK_S the hub resolves every distinct credential of its sockets again, by the selector
+  the handshake used (apps/realtime/auth.py), and hands each socket the answer (`credential_checked()`): an
+  expired token, or a notice lost with a broken connection, is caught then.
+- Sockets per credential holder are capped across processes (NEXUS_WS_MAX_PER_CREDENTIAL) by a Redis sorted
+  set per holder: one member per socket, scored by a lease that the heartbeat renews. A crashed process stops
+  renewing, and its slots lapse after SLOT_LEASE_S; a handshake over the cap raises TooManyConnections.
 
 The hub also keeps the presence flag (apps/events/presence.py) of tenants with tenant/execution sockets here.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable
@@ -32,8 +47,9 @@ from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from apps.events.fanout import events_channel
+from apps.events.fanout import access_channel, events_channel
 from apps.events.presence import subscribers_mark_async
+from apps.realtime.auth import credentials_resolve, notice_caches_clear
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +58,40 @@ SUBSCRIBE_TIMEOUT_S = 5.0
 # every few sockets lets the first sockets' frames go out while the hub still works through the rest, and keeps
 # pings, handshakes and MCP requests in the same process from waiting behind a whole fan-out.
 YIELD_EVERY = 20
+RECHECK_BATCH = 100  # credentials resolved per thread hand-off, so handshakes' database work is not held up
+# Take a slot only while the holder has fewer than ARGV[1] live ones; Redis's clock scores every lease, so the
+# processes' clocks do not matter.
+_SLOT_TAKE = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], t + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+return 1
+"""
+_SLOT_RENEW = """
+local now = redis.call('TIME')
+local until = tonumber(now[1]) + tonumber(now[2]) / 1e6 + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], until, ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 1)
+return 0
+"""
 
 
 class HubUnavailable(Exception):
     """Redis could not be reached or did not confirm the subscription."""
 
 
+class TooManyConnections(Exception):
+    """The credential's holder has NEXUS_WS_MAX_PER_CREDENTIAL sockets open already."""
+
+
 class Subscriber(Protocol):
+    tenant_id: int
     tenant_slug: str
+    credential: str  # the raw credential, resolved again every NEXUS_WS_RECHECK_S
+    credential_holder: str  # whom the per-credential cap counts
     session_id: str | None  # set: only this session's events
     execution_id: str | None  # set: only this run's events
     marks_presence: bool
@@ -58,13 +100,28 @@ class Subscriber(Protocol):
 
     def interrupted(self) -> None: ...
 
+    def access_notice(self, notice: dict) -> None: ...
+
+    def credential_checked(self, resolved) -> None: ...
+
+
+def slot_lease_s() -> float:
+    """How long a socket's slot outlives its process's last heartbeat."""
+    return max(3.0 * settings.NEXUS_WS_HEARTBEAT_S, 10.0)
+
+
+def _slot_key(holder: str) -> str:
+    # Keys, unlike pub/sub channels, belong to the Redis database: no installation prefix needed.
+    return f"nexus:ws:holder:{hashlib.sha256(holder.encode()).hexdigest()[:32]}"
+
 
 class _Tenant:
     """The local subscribers of one tenant, indexed the way events are routed."""
 
-    __slots__ = ("everything", "by_session", "by_execution", "present", "ready")
+    __slots__ = ("slug", "everything", "by_session", "by_execution", "present", "ready")
 
-    def __init__(self, ready: asyncio.Future) -> None:
+    def __init__(self, slug: str, ready: asyncio.Future) -> None:
+        self.slug = slug
         self.everything: set[Subscriber] = set()
         self.by_session: dict[str, set[Subscriber]] = {}
         self.by_execution: dict[str, set[Subscriber]] = {}
@@ -114,24 +171,31 @@ class _Tenant:
 
 class Hub:
     def __init__(self) -> None:
-        self._tenants: dict[str, _Tenant] = {}
+        self._tenants: dict[int, _Tenant] = {}
         self._lock = asyncio.Lock()  # connection, SUBSCRIBE and UNSUBSCRIBE happen one at a time
         self._client: redis.asyncio.Redis | None = None
         self._pubsub = None
         self._tasks: list[asyncio.Task] = []
-        self._slugs: dict[bytes, str] = {}  # channel → tenant slug
+        self._channels: dict[bytes, int] = {}  # channel → tenant id
         self._confirmations: dict[bytes, deque[asyncio.Future]] = {}
         self._heard = 0  # messages read, for the heartbeat's liveness check
+        # The per-credential cap: each local socket's slot (holder key, member), on a client of its own that
+        # outlives a lost subscription (the sockets closing then still free their slots).
+        self._slots: dict[Subscriber, tuple[str, str]] = {}
+        self._slot_client: redis.asyncio.Redis | None = None
+        self._slot_lock = asyncio.Lock()
 
     # --- subscribers -----------------------------------------------------------------------------------
 
     async def join(self, subscriber: Subscriber) -> None:
-        """Register a subscriber; return once its tenant's subscription is live. Raises HubUnavailable."""
-        slug = subscriber.tenant_slug
-        tenant = self._tenants.get(slug)
+        """Register a subscriber; return once its tenant's subscription is live.
+        Raises TooManyConnections over the per-credential cap, HubUnavailable without Redis."""
+        await self._slot_take(subscriber)
+        tenant_id = subscriber.tenant_id
+        tenant = self._tenants.get(tenant_id)
         if tenant is None:
-            tenant = self._tenants[slug] = _Tenant(asyncio.get_running_loop().create_future())
-            asyncio.get_running_loop().create_task(self._subscribe(slug, tenant))
+            tenant = self._tenants[tenant_id] = _Tenant(subscriber.tenant_slug, asyncio.get_running_loop().create_future())
+            asyncio.get_running_loop().create_task(self._subscribe(tenant_id, tenant))
         first_present = subscriber.marks_presence and tenant.present == 0
         tenant.add(subscriber)
         try:
@@ -140,52 +204,152 @@ class Hub:
             self.leave(subscriber)
             raise
         if first_present:
-            await self._mark_presence([slug])
+            await self._mark_presence([tenant.slug])
 
     def leave(self, subscriber: Subscriber) -> None:
-        slug = subscriber.tenant_slug
-        tenant = self._tenants.get(slug)
+        if subscriber in self._slots:
+            asyncio.get_running_loop().create_task(self._slot_free(subscriber))
+        tenant_id = subscriber.tenant_id
+        tenant = self._tenants.get(tenant_id)
         if tenant is None or not tenant.remove(subscriber):
             return
         if not len(tenant):
-            del self._tenants[slug]
-            asyncio.get_running_loop().create_task(self._release(slug))
+            del self._tenants[tenant_id]
+            asyncio.get_running_loop().create_task(self._release(tenant_id))
+
+    def subscribers(self) -> list[Subscriber]:
+        """Every local subscriber whose tenant's subscription is live."""
+        return [s for tenant in list(self._tenants.values()) if tenant.ready.done() for s in tenant.all()]
+
+    # --- access ----------------------------------------------------------------------------------------
+
+    def _notice(self, data: bytes) -> None:
+        try:
+            notice = json.loads(data)
+            tenant_id = int(notice["tenant"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("event hub: ignored a malformed access notice %r", data[:200])
+            return
+        notice_caches_clear()
+        tenant = self._tenants.get(tenant_id)
+        for subscriber in tenant.all() if tenant is not None else ():
+            try:
+                subscriber.access_notice(notice)
+            except Exception:
+                logger.exception("event hub: an access notice failed on a socket")
+
+    async def recheck(self) -> int:
+        """Resolve every local socket's credential again and hand each socket the answer; returns how many
+        credentials were resolved."""
+        by_credential: dict[str, list[Subscriber]] = {}
+        for subscriber in self.subscribers():
+            by_credential.setdefault(subscriber.credential, []).append(subscriber)
+        credentials = list(by_credential)
+        for start in range(0, len(credentials), RECHECK_BATCH):
+            resolved = await credentials_resolve(credentials[start : start + RECHECK_BATCH])
+            for raw, answer in resolved.items():
+                for subscriber in by_credential[raw]:
+                    try:
+                        subscriber.credential_checked(answer)
+                    except Exception:
+                        logger.exception("event hub: a credential re-check failed on a socket")
+        return len(credentials)
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(settings.NEXUS_WS_RECHECK_S)
+            try:
+                await self.recheck()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is away: keep the sockets, try again at the next beat
+                logger.exception("event hub: could not re-check the sockets' credentials")
+
+    # --- per-credential cap ----------------------------------------------------------------------------
+
+    def _slots_redis(self) -> redis.asyncio.Redis:
+        if self._slot_client is None:
+            self._slot_client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2.0, socket_timeout=2.0)
+        return self._slot_client
+
+    async def _slot_take(self, subscriber: Subscriber) -> None:
+        cap = settings.NEXUS_WS_MAX_PER_CREDENTIAL
+        if cap <= 0:
+            return
+        key, member = _slot_key(subscriber.credential_holder), uuid.uuid4().hex
+        async with self._slot_lock:
+            try:
+                taken = await self._slots_redis().eval(_SLOT_TAKE, 1, key, cap, slot_lease_s(), member)
+            except Exception as error:
+                raise HubUnavailable(f"could not count the credential's sockets: {error!r}") from None
+            if not taken:
+                raise TooManyConnections(f"at most {cap} sockets per credential")
+            self._slots[subscriber] = (key, member)
+
+    async def _slot_free(self, subscriber: Subscriber) -> None:
+        async with self._slot_lock:
+            slot = self._slots.pop(subscriber, None)
+            if slot is None:
+                return
+            try:
+                await self._slots_redis().zrem(*slot)
+            except Exception as error:  # the lease lapses on its own
+                logger.warning("event hub: could not free a socket's slot: %r", error)
+            if not self._slots and self._slot_client is not None:  # no sockets: hold no connection
+                client, self._slot_client = self._slot_client, None
+                try:
+                    await client.aclose()
+                except Exception:
+                    pass
+
+    async def _slots_renew(self) -> None:
+        async with self._slot_lock:
+            if not self._slots:
+                return
+            by_key: dict[str, list[str]] = {}
+            for key, member in self._slots.values():
+                by_key.setdefault(key, []).append(member)
+            lease = slot_lease_s()
+            async with self._slots_redis().pipeline(transaction=False) as pipe:
+                for key, members in by_key.items():
+                    pipe.eval(_SLOT_RENEW, 1, key, lease, *members)
+                await pipe.execute()
 
     # --- Redis -----------------------------------------------------------------------------------------
 
-    async def _subscribe(self, slug: str, tenant: _Tenant) -> None:
+    async def _subscribe(self, tenant_id: int, tenant: _Tenant) -> None:
         try:
             async with self._lock:
-                if self._tenants.get(slug) is not tenant:  # everyone left already
+                if self._tenants.get(tenant_id) is not tenant:  # everyone left already
                     _fail(tenant.ready, "no subscribers left")
                     return
                 await self._connect()
-                channel = events_channel(slug).encode()
+                channel = events_channel(tenant_id).encode()
                 confirmed = asyncio.get_running_loop().create_future()
-                self._slugs[channel] = slug
+                self._channels[channel] = tenant_id
                 self._confirmations.setdefault(channel, deque()).append(confirmed)
                 await self._pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_S)
         except Exception as error:
-            logger.warning("event hub: could not subscribe to %s: %r", slug, error)
+            logger.warning("event hub: could not subscribe to tenant %s (%s): %r", tenant_id, tenant.slug, error)
             _fail(tenant.ready, str(error) or type(error).__name__)
-            if self._tenants.get(slug) is tenant:
-                del self._tenants[slug]
+            if self._tenants.get(tenant_id) is tenant:
+                del self._tenants[tenant_id]
             return
         if not tenant.ready.done():
             tenant.ready.set_result(None)
 
-    async def _release(self, slug: str) -> None:
+    async def _release(self, tenant_id: int) -> None:
         async with self._lock:
-            if slug in self._tenants or self._pubsub is None:  # rejoined meanwhile, or the connection is gone
+            if tenant_id in self._tenants or self._pubsub is None:  # rejoined meanwhile, or the connection is gone
                 return
             try:
                 if self._tenants:
-                    await self._pubsub.unsubscribe(events_channel(slug).encode())
+                    await self._pubsub.unsubscribe(events_channel(tenant_id).encode())
                 else:
                     await self._disconnect()  # nobody left in this process: hold no connection
             except Exception as error:
-                logger.warning("event hub: could not unsubscribe from %s: %r", slug, error)
+                logger.warning("event hub: could not unsubscribe from tenant %s: %r", tenant_id, error)
 
     async def _connect(self) -> None:
         if self._pubsub is not None:
@@ -197,7 +361,21 @@ class Hub:
         self._pubsub = self._client.pubsub()
         await self._pubsub.connect()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._read(self._pubsub)), loop.create_task(self._heartbeat(self._pubsub))]
+        self._tasks = [
+            loop.create_task(self._read(self._pubsub)),
+            loop.create_task(self._heartbeat(self._pubsub)),
+            loop.create_task(self._recheck_loop()),
+        ]
+        # Access notices first: a socket joins only once a notice about it would reach this process.
+        channel = access_channel().encode()
+        confirmed = loop.create_future()
+        self._confirmations.setdefault(channel, deque()).append(confirmed)
+        try:
+            await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_S)
+        except BaseException:
+            await self._disconnect()
+            raise
 
     async def _disconnect(self) -> None:
         pubsub, client, tasks = self._pubsub, self._client, self._tasks
@@ -208,7 +386,7 @@ class Hub:
         for future in (f for futures in self._confirmations.values() for f in futures):
             _fail(future, "connection closed")
         self._confirmations.clear()
-        self._slugs.clear()
+        self._channels.clear()
         try:
             if pubsub is not None:
                 await pubsub.aclose()
@@ -241,7 +419,10 @@ class Hub:
                 self._heard += 1
                 kind = message["type"]
                 if kind == "message":
-                    await self._dispatch(message["channel"], message["data"])
+                    if message["channel"] == access_channel().encode():
+                        self._notice(message["data"])
+                    else:
+                        await self._dispatch(message["channel"], message["data"])
                 elif kind == "subscribe":
                     waiting = self._confirmations.get(message["channel"])
                     if waiting:
@@ -254,7 +435,7 @@ class Hub:
             asyncio.get_running_loop().create_task(self._lost(pubsub, error))
 
     async def _dispatch(self, channel: bytes, data: bytes) -> None:
-        tenant = self._tenants.get(self._slugs.get(channel, ""))
+        tenant = self._tenants.get(self._channels.get(channel, -1))
         if tenant is None:  # the last local subscriber just left
             return
         text = data.decode()
@@ -278,9 +459,13 @@ class Hub:
                 await asyncio.sleep(interval)
                 if heard == self._heard:
                     raise TimeoutError(f"no answer to PING within {interval} s")
-                present = [slug for slug, tenant in self._tenants.items() if tenant.present]
+                present = [tenant.slug for tenant in self._tenants.values() if tenant.present]
                 if present:
                     await self._mark_presence(present)
+                try:
+                    await self._slots_renew()
+                except Exception as error:
+                    logger.warning("event hub: could not renew the sockets' slots: %r", error)
                 heard = self._heard
                 await pubsub.ping()
         except asyncio.CancelledError:

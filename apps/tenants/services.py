@@ -15,6 +15,7 @@ from django_tenants.utils import schema_exists
 from apps.audit.services import audit_denied, audit_record
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.principal import Principal
+from apps.events.access_notices import access_ended
 from apps.quotas.limits import limits_invalidate
 from apps.tenants import cloning
 from apps.tenants.models import Domain, Isolation, Tenant
@@ -201,6 +202,8 @@ def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
         if changed:
             tenant.is_active = is_active
             tenant.save(update_fields=["is_active"])
+            if not is_active:  # its WebSockets close (apps/events/access_notices.py)
+                access_ended(reason="tenant_suspended", tenant_id=tenant.pk)
         audit_record(
             action="tenant.resumed" if is_active else "tenant.suspended",
             tenant_id=tenant.pk,
@@ -243,6 +246,7 @@ def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
         # A queryset delete cascades through Django's collector (domains, memberships, keys) and, unlike
         # Tenant.delete(), leaves the schema to the statement above.
         Tenant.objects.filter(pk=tenant.pk).delete()
+        access_ended(reason="tenant_deleted", tenant_id=tenant.pk)
         audit_record(
             action="tenant.deleted", tenant_id=tenant.pk, principal=principal, target=f"tenant:{slug}", details={"slug": slug}
         )

@@ -65,6 +65,11 @@ NEXUS_PG_DUMP = env("NEXUS_PG_DUMP", default="")
 # Sessions (apps/nexus_sessions) expire after this many idle minutes; WebSocket pings (daphne) every HEARTBEAT_S.
 NEXUS_SESSION_IDLE_MINUTES = env.int("NEXUS_SESSION_IDLE_MINUTES", default=60)
 NEXUS_WS_HEARTBEAT_S = env.int("NEXUS_WS_HEARTBEAT_S", default=20)
+# Every WebSocket's credential is resolved again this often (an expired token, a revoked key, a removed member
+# or a suspended tenant closes it; revocations close it at once too), and at most this many sockets may be
+# open per credential holder (key, application, or user in a tenant) across all daphne processes; 0: no cap.
+NEXUS_WS_RECHECK_S = env.float("NEXUS_WS_RECHECK_S", default=10.0)
+NEXUS_WS_MAX_PER_CREDENTIAL = env.int("NEXUS_WS_MAX_PER_CREDENTIAL", default=50)
 NEXUS_MCP_ALLOWED_HOSTS = env.list("NEXUS_MCP_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", ".localhost", "[::1]"])
 # Outbound webhooks (apps/integrations/webhooks.py): Celery sends each delivery from the `webhooks` queue
 # with this timeout, retries failures after a random delay of up to base * 2^(attempt-1) seconds (capped at

@@ -26,12 +26,13 @@ def test_the_application_lifecycle_on_the_cli(capsys, client, nexus_world):
         "--name=crm",
         "--webhook-url=https://1.1.1.1/hooks",
         "--events=execution.*, session.created",
-        "--scopes=workflows:read,executions:run",
+        "--scopes=workflows:read,executions:run,executions:read,sessions:read",
         "--role=developer",
         "--rate-limit=120",
     )
     assert app["id"].startswith("app_") and app["tenant"] == "acme" and app["role"] == "developer"
-    assert app["scopes"] == ["executions:run", "workflows:read"] and app["webhook_events"] == ["execution.*", "session.created"]
+    assert app["scopes"] == ["executions:read", "executions:run", "sessions:read", "workflows:read"]
+    assert app["webhook_events"] == ["execution.*", "session.created"]
     assert app["rate_limit_per_minute"] == 120 and app["created_by"].startswith("cli:")
     assert app["api_key"].startswith("nxk_") and app["client_secret"] and app["webhook_secret"].startswith("whsec_")
     assert ApiKey.objects.get(id=app["api_key_id"]).key_hash == hashlib.sha256(app["api_key"].encode()).hexdigest()

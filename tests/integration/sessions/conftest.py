@@ -46,7 +46,9 @@ def listen(settings):
         assert fanout_flush(5.0)
         pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub()
         subscriptions.append(pubsub)
-        pubsub.subscribe(events_channel(tenant))
+        from apps.tenants.models import Tenant
+
+        pubsub.subscribe(events_channel(Tenant.objects.get(slug=tenant).pk))
         confirmed = pubsub.get_message(timeout=3)
         assert confirmed is not None and confirmed["type"] == "subscribe"
 
