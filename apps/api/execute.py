@@ -15,6 +15,7 @@ from apps.api.nul import refuse_nul
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.runs.models import TERMINAL_STATUSES, Channel
 from apps.runs.services import run_start
+from apps.runs.waits import CAPPED
 
 _ALLOWED = frozenset({"inputs", "session", "wait", "environment"})
 
@@ -80,4 +81,7 @@ def workflow_execute(request, ref: str) -> HttpResponse:
     except ApplicationError as error:
         return error_response(error)
     status = 200 if execution.status in TERMINAL_STATUSES else 202
-    return HttpResponse(json.dumps(execution_response(execution)), status=status, content_type="application/json")
+    body = execution_response(execution)
+    if getattr(execution, "wait_capped", False):
+        body["wait"] = CAPPED  # too many callers already wait (here or in the tenant): follow the run by its id
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")

@@ -38,6 +38,12 @@ EXECUTION_RESULT = {
         "workflow": {"type": "string", "description": "the workflow's slug"},
         "version": {"type": "integer"},
         "duration_ms": {"type": "number", "nullable": True},
+        "wait": {
+            "type": "string",
+            "enum": ["capped"],
+            "description": "only when the caller asked to wait but was not kept waiting: too many callers already "
+            "wait on runs (NEXUS_WAIT_MAX_PER_PROCESS, NEXUS_WAIT_MAX_PER_TENANT); follow the run by its id",
+        },
     },
     "required": ["execution_id", "status", "result", "workflow", "version", "duration_ms"],
 }
@@ -83,7 +89,10 @@ def _execute_operation() -> dict:
         },
         "responses": {
             "200": {"description": "The run finished (completed, failed, …)", **result},
-            "202": {"description": "Accepted: the run is queued or still running (wait=false, or the wait ran out)", **result},
+            "202": {
+                "description": "Accepted: the run is queued or still running (wait=false, the wait ran out or was capped)",
+                **result,
+            },
             "400": _error("Malformed body, unknown field, invalid inputs or unknown session"),
             "403": _error("The role or scopes do not allow running workflows"),
             "404": _error("No such workflow in the tenant"),

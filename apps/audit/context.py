@@ -8,7 +8,7 @@ import functools
 import ipaddress
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -96,10 +96,15 @@ def valid_ip(value: str | None) -> str | None:
     return checked
 
 
-def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
-    """The client's address. Behind our HAProxy (a trusted proxy, NEXUS_TRUSTED_PROXIES, loopback by default)
-    it is the last X-Forwarded-For entry: the one the proxy appended. Earlier entries are whatever the client
-    sent and are never believed; from any other peer the header is ignored."""
+def client_ip(remote_addr: str | None, forwarded_for: str | Sequence[str] | None) -> str | None:
+    """The client's address, for every door (the HTTP middleware, MCP). Behind our HAProxy (a trusted proxy,
+    NEXUS_TRUSTED_PROXIES, loopback by default) it is the last X-Forwarded-For entry: the one the proxy
+    appended. Earlier entries are whatever the client sent and are never believed; from any other peer the
+    header is ignored. `forwarded_for` is the header's value or, where a server keeps repeated headers apart
+    (ASGI), all its values in order: HAProxy adds its own header line after the client's, so the first
+    line is the client's choice and only the last one counts."""
+    if forwarded_for is not None and not isinstance(forwarded_for, str):
+        forwarded_for = ",".join(forwarded_for)
     remote = valid_ip(remote_addr)
     if forwarded_for and remote is not None and remote in settings.NEXUS_TRUSTED_PROXIES:
         forwarded = valid_ip(forwarded_for.rsplit(",", 1)[-1])

@@ -38,7 +38,7 @@ class PendingRun:
 
     run_id: str
     total_nodes: int
-    finish: Callable[[Any], ToolResult]
+    finish: Callable[..., ToolResult]  # finish(execution, wait=None | "capped")
 
 
 @dataclass(frozen=True)

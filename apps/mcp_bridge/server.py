@@ -26,6 +26,7 @@ from apps.mcp_bridge.audit import record_call
 from apps.mcp_bridge.results import PendingRun, ToolResult, UnknownTool, failure
 from apps.runs.models import TERMINAL_STATUSES
 from apps.runs.selectors import run_get
+from apps.runs.waits import CAPPED, wait_slot_take
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -77,15 +78,13 @@ def _door(ctx, session_id: str | None):
     """Declare this door for what the call causes: events carry source `mcp` and the session, audit rows channel
     `mcp`, the client's address and the request id (contextvars: they follow the call into its thread)."""
     request = ctx.request
-    headers = request.headers if request is not None else {}
     peer = request.client.host if request is not None and request.client else None
+    # Every X-Forwarded-For line: `.get` would return the first, which is the one the client wrote itself.
+    forwarded_for = request.headers.getlist("x-forwarded-for") if request is not None else []
+    request_id = request.headers.get("x-request-id") if request is not None else None
     with (
         event_origin(source="mcp", session_id=session_id),
-        audit_context(
-            channel="mcp",
-            ip=client_ip(peer, headers.get("x-forwarded-for")),
-            request_id=request_id_from(headers.get("x-request-id")),
-        ),
+        audit_context(channel="mcp", ip=client_ip(peer, forwarded_for), request_id=request_id_from(request_id)),
     ):
         yield
 
@@ -101,6 +100,19 @@ def _poll(*, principal: Principal, tenant: Tenant, run_id: str):
 
 
 async def _wait(ctx, principal: Principal, tenant: Tenant, pending: PendingRun) -> ToolResult:
+    """Wait on a run if the tenant has a wait slot free (apps/runs/waits.py); otherwise answer at once with
+    the run as it is. Polling from the event loop holds no thread, so only the tenant's cap applies."""
+    slot = await sync_to_async(wait_slot_take, thread_sensitive=False)(tenant_id=tenant.pk, in_process=False)
+    if not slot.taken:
+        execution = await in_tenant(tenant, _poll, principal=principal, tenant=tenant, run_id=pending.run_id)
+        return pending.finish(execution, wait=CAPPED)
+    try:
+        return await _poll_until_done(ctx, principal, tenant, pending)
+    finally:
+        await sync_to_async(slot.release, thread_sensitive=False)()
+
+
+async def _poll_until_done(ctx, principal: Principal, tenant: Tenant, pending: PendingRun) -> ToolResult:
     """Poll a run a worker executes until it ends or the wait budget is spent, reporting each finished node as
     progress (sent only when the caller gave a progress token). The run keeps going if the caller leaves."""
     loop = asyncio.get_running_loop()
@@ -133,8 +145,8 @@ def _as_mcp_result(result: ToolResult) -> types.CallToolResult:
 async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     principal, tenant = _caller(ctx)
     name, session_id = params.name, _session_id(ctx)
-    try:
-        with _door(ctx, session_id):
+    with _door(ctx, session_id):  # the `tool.called` row too carries the client's address and the request id
+        try:
             outcome = await in_tenant(
                 tenant,
                 tools.call_tool,
@@ -146,20 +158,20 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
             )
             if isinstance(outcome, PendingRun):
                 outcome = await _wait(ctx, principal, tenant, outcome)
-    except UnknownTool:
-        await record_call(principal=principal, tool=name, outcome="unknown_tool", error_code="unknown_tool")
-        raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}") from None
-    except Exception:
-        # The connection stays usable: an unexpected failure is this call's error, logged with its traceback.
-        logger.exception("MCP tool %s failed for %s in tenant %s", name, principal.actor, tenant.slug)
-        outcome = failure("the tool failed unexpectedly; the error is logged on the server", code="internal_error")
-    await record_call(
-        principal=principal,
-        tool=name,
-        outcome="tool_error" if outcome.is_error else "ok",
-        run_id=outcome.run_id,
-        error_code=outcome.error_code,
-    )
+        except UnknownTool:
+            await record_call(principal=principal, tool=name, outcome="unknown_tool", error_code="unknown_tool")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}") from None
+        except Exception:
+            # The connection stays usable: an unexpected failure is this call's error, logged with its traceback.
+            logger.exception("MCP tool %s failed for %s in tenant %s", name, principal.actor, tenant.slug)
+            outcome = failure("the tool failed unexpectedly; the error is logged on the server", code="internal_error")
+        await record_call(
+            principal=principal,
+            tool=name,
+            outcome="tool_error" if outcome.is_error else "ok",
+            run_id=outcome.run_id,
+            error_code=outcome.error_code,
+        )
     return _as_mcp_result(outcome)
 
 

@@ -11,6 +11,7 @@ from apps.engine import default_registry
 from apps.mcp_bridge.results import Call, PendingRun, ToolResult, ToolSpec, error_result, failure, ok
 from apps.runs.models import TERMINAL_STATUSES, Channel, Execution, Status
 from apps.runs.services import run_start
+from apps.runs.waits import CAPPED
 from apps.workflows.compiled import compiled_version
 from apps.workflows.models import Deployment, Workflow
 from apps.workflows.selectors import deployment_target, deployments_by_workflow, version_definition, workflow_list
@@ -178,7 +179,14 @@ def _run_failure(execution: Execution) -> ToolResult:
     )
 
 
-def _still_running(execution: Execution) -> ToolResult:
+def _still_running(execution: Execution, wait: str | None) -> ToolResult:
+    if wait == CAPPED:
+        return failure(
+            f"run {execution.id} is {execution.status}: this tenant already has {settings.NEXUS_WAIT_MAX_PER_TENANT} "
+            "calls waiting on runs, so this one was not kept waiting; follow it with get_execution",
+            code="wait_capped",
+            run_id=execution.id,
+        )
     return failure(
         f"run {execution.id} is still {execution.status} after the wait budget ({settings.NEXUS_WAIT_TIMEOUT_S:g} s); "
         "follow it with get_execution",
@@ -187,12 +195,13 @@ def _still_running(execution: Execution) -> ToolResult:
     )
 
 
-def workflow_tool_result(execution: Execution) -> ToolResult:
-    """A `workflow_<slug>` call: the structured content is the workflow's outputs, the run's id rides in _meta."""
+def workflow_tool_result(execution: Execution, *, wait: str | None = None) -> ToolResult:
+    """A `workflow_<slug>` call: the structured content is the workflow's outputs, the run's id rides in _meta.
+    `wait` is "capped" when the caller was not kept waiting (apps/runs/waits.py)."""
     if execution.status in _FAILED:
         return _run_failure(execution)
     if execution.status not in TERMINAL_STATUSES:
-        return _still_running(execution)
+        return _still_running(execution, wait)
     note = f"execution {execution.id} {execution.status} in {execution.duration_ms} ms"
     if execution.status == Status.COMPLETED_WITH_RECOVERY:
         note += f": {_recovery_note(execution)}"
@@ -212,16 +221,22 @@ def run_envelope(execution: Execution) -> dict[str, Any]:
     }
 
 
-def run_workflow_result(execution: Execution) -> ToolResult:
-    """`run_workflow`: the run's envelope; a finished failure is a tool error, a run still going is not."""
+def run_workflow_result(execution: Execution, *, wait: str | None = None) -> ToolResult:
+    """`run_workflow`: the run's envelope; a finished failure is a tool error, a run still going is not.
+    `wait` is "capped" when the caller was not kept waiting (apps/runs/waits.py): the envelope says so."""
     if execution.status in _FAILED:
         return _run_failure(execution)
     note = None
     if execution.status not in TERMINAL_STATUSES:
         note = f"execution {execution.id} is {execution.status}: follow it with get_execution"
+        if wait == CAPPED:
+            note += " (not kept waiting: too many calls of this tenant already wait on runs)"
     elif execution.status == Status.COMPLETED_WITH_RECOVERY:
         note = _recovery_note(execution)
-    return ok(run_envelope(execution), note=note, run_id=execution.id, meta=_execution_meta(execution))
+    envelope = run_envelope(execution)
+    if wait == CAPPED and execution.status not in TERMINAL_STATUSES:
+        envelope["wait"] = CAPPED
+    return ok(envelope, note=note, run_id=execution.id, meta=_execution_meta(execution))
 
 
 def call_workflow_tool(call: Call, slug: str) -> ToolResult | PendingRun:
@@ -251,6 +266,7 @@ _RUN_OUTPUT = {
         "error": {"anyOf": [{"type": "object"}, {"type": "null"}]},
         "recovery": {"type": "array"},
         "duration_ms": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "wait": {"enum": ["capped"], "description": "present when the call was not kept waiting (too many waits)"},
     },
     "required": ["execution_id", "status"],
 }

@@ -25,9 +25,10 @@ from apps.events.services import publish
 from apps.nexus_sessions.services import session_bind
 from apps.quotas.limits import tenant_limits
 from apps.quotas.services import execution_quota_consume, execution_quota_held
-from apps.runs.models import TERMINAL_STATUSES, Execution, Status, execution_insert
+from apps.runs.models import TERMINAL_STATUSES, Channel, Execution, Status, execution_insert
 from apps.runs.ports import ports_for
 from apps.runs.queues import queue_for, tenant_slot_take
+from apps.runs.waits import wait_slot_take
 from apps.workflows.compiled import compiled_version, definition_tests
 from apps.workflows.selectors import deployment_target, version_definition, workflow_get
 from nexus_site.celery import app as celery_app
@@ -107,7 +108,9 @@ def run_start(
     wait: bool = True,
 ) -> Execution:
     """Start a run; when `wait`, return it finished (or still running once the wait budget is spent).
-    Without `session_id`, the run joins the caller's declared session (the CLI's NEXUS_SESSION)."""
+    Without `session_id`, the run joins the caller's declared session (the CLI's NEXUS_SESSION).
+    A wait needs a slot (apps/runs/waits.py); past a cap the run is returned queued at once, with
+    `wait_capped = True` set on it."""
     compiled, execution = _prepare(
         principal=principal, tenant_id=tenant_id, ref=workflow_ref, environment=environment, inputs=inputs
     )
@@ -141,7 +144,12 @@ def run_start(
         queue = queue_for(limits)
         transaction.on_commit(lambda: _enqueue(execution.id, schema, queue))
     if wait:
-        return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
+        if channel == Channel.CLI:  # the `nexus` command waits in its own process: no server thread to protect
+            return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
+        with wait_slot_take(tenant_id=tenant_id) as slot:
+            if slot.taken:
+                return run_wait(run_id=execution.id, timeout_s=settings.NEXUS_WAIT_TIMEOUT_S)
+        execution.wait_capped = True  # not a field: tells the door why a waiting caller got the run unfinished
     return execution
 
 

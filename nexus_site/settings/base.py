@@ -24,6 +24,18 @@ NEXUS_INLINE_FAST_PATH = env.bool("NEXUS_INLINE_FAST_PATH", default=True)
 NEXUS_INLINE_BUDGET_S = env.float("NEXUS_INLINE_BUDGET_S", default=0.25)
 # How long a waiting caller is kept before it gets 202 and the run id.
 NEXUS_WAIT_TIMEOUT_S = env.float("NEXUS_WAIT_TIMEOUT_S", default=30.0)
+# A waiting caller holds one of the web process's threads (`nexus up` hands NEXUS_WEB_THREADS to granian as
+# --blocking-threads). Past either cap a wait is not taken: the caller gets 202 and the run id at once, so
+# slow runs can never occupy every thread. The default leaves one thread free (two from five threads on).
+NEXUS_WEB_THREADS = env.int("NEXUS_WEB_THREADS", default=3)
+NEXUS_WAIT_MAX_PER_PROCESS = env.int(
+    "NEXUS_WAIT_MAX_PER_PROCESS", default=max(1, NEXUS_WEB_THREADS - (1 if NEXUS_WEB_THREADS <= 4 else 2))
+)
+# Waits of one tenant at once across every process (web and MCP), leased in Redis for NEXUS_WAIT_TIMEOUT_S plus
+# a margin so a killed process frees its slots.
+NEXUS_WAIT_MAX_PER_TENANT = env.int("NEXUS_WAIT_MAX_PER_TENANT", default=4)
+if NEXUS_WAIT_MAX_PER_PROCESS < 0 or NEXUS_WAIT_MAX_PER_TENANT < 0:
+    raise ImproperlyConfigured("NEXUS_WAIT_MAX_PER_PROCESS and NEXUS_WAIT_MAX_PER_TENANT must be 0 or more")
 NEXUS_ENGINE_LIMITS = {
     "max_nodes": env.int("NEXUS_MAX_NODES", default=200),
     "max_payload_bytes": env.int("NEXUS_MAX_PAYLOAD_BYTES", default=1_000_000),
@@ -250,6 +262,9 @@ NEXUS_DEFAULT_TENANT_PLAN = env("NEXUS_TENANT_PLAN", default="enterprise")
 NEXUS_LOGIN_THROTTLE_ACCOUNT = env.int("NEXUS_LOGIN_THROTTLE_ACCOUNT", default=10)
 NEXUS_LOGIN_THROTTLE_IP = env.int("NEXUS_LOGIN_THROTTLE_IP", default=50)
 NEXUS_LOGIN_THROTTLE_PERIOD_S = env.float("NEXUS_LOGIN_THROTTLE_PERIOD_S", default=300.0)
+# When that throttle cannot be checked (Redis down or slow), logins answer 503: fail closed (apps/ratelimit/middleware.py).
+# Bodies of the login, refresh and OAuth2 endpoints above this size get 413 before anything parses them.
+NEXUS_AUTH_MAX_BODY_BYTES = env.int("NEXUS_AUTH_MAX_BODY_BYTES", default=8192)
 # GET /metrics (Prometheus) answers a platform admin's credential, or `Authorization: Bearer <this token>` when
 # set; with ALLOW_LOOPBACK, also a caller on this machine without credential (the client address, as the proxy
 # forwarded it). Every figure covers all tenants, so no tenant user ever gets them.
@@ -269,9 +284,6 @@ NEXUS_JWT_ACCESS_MINUTES = env.int("NEXUS_JWT_ACCESS_MINUTES", default=15)
 NEXUS_JWT_REFRESH_DAYS = env.int("NEXUS_JWT_REFRESH_DAYS", default=1)
 SIMPLE_JWT = simple_jwt_settings(
     signing_key=NEXUS_JWT_SIGNING_KEY, access_minutes=NEXUS_JWT_ACCESS_MINUTES, refresh_days=NEXUS_JWT_REFRESH_DAYS
-# When that throttle cannot be checked (Redis down or slow), logins answer 503: fail closed (apps/ratelimit/middleware.py).
-# Bodies of the login, refresh and OAuth2 endpoints above this size get 413 before anything parses them.
-NEXUS_AUTH_MAX_BODY_BYTES = env.int("NEXUS_AUTH_MAX_BODY_BYTES", default=8192)
 )
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 NEXUS_LDAP_URI = env("NEXUS_LDAP_URI", default="")

@@ -174,6 +174,8 @@ def nexus(tmp_path_factory, mailbox):
             # A receiver that is down is retried within seconds here (production backs off up to an hour).
             "NEXUS_WEBHOOK_BACKOFF_BASE_S": "0.5",
             "NEXUS_WEBHOOK_BACKOFF_MAX_S": "2",
+            # Few enough that tests/e2e/test_waits.py can fill them (the default is 4).
+            "NEXUS_WAIT_MAX_PER_TENANT": "2",
         }
     )
     try:

@@ -350,3 +350,45 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools(nexus):
 
     unauthenticated = subprocess.run([*base, "--method", "tools/list"], capture_output=True, text=True, timeout=240, cwd=REPO)
     assert unauthenticated.returncode != 0
+
+
+def _audit_rows(nexus, key: str, request_id: str) -> list[dict]:
+    request = urllib.request.Request(f"{nexus.base_url}/api/v1/audit/?limit=200", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own http URL)
+        rows = json.load(response)["results"]
+    return [row for row in rows if row["request_id"] == request_id]
+
+
+def test_audit_rows_record_the_address_haproxy_saw_not_a_forged_forwarded_for(nexus):
+    # given a client that sends its own X-Forwarded-For through HAProxy (which appends the real peer, loopback)
+    ensure_deployed(nexus, "hello-world", "basic")
+    key = nexus.credentials["api_key"]
+    mcp_request, rest_request = f"ip-mcp-{uuid.uuid4().hex[:8]}", f"ip-rest-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "6.6.6.6", "X-Request-ID": mcp_request}
+        async with Client(streamable_http_client(f"{nexus.base_url}/mcp", http_client=httpx2.AsyncClient(headers=headers))) as c:
+            result = await c.call_tool("workflow_hello-world", {"name": "ip"})
+            assert not result.is_error, result.content
+
+    # when it runs a workflow through MCP, and through the REST API
+    run(scenario())
+    request = urllib.request.Request(
+        f"{nexus.base_url}/api/v1/workflows/hello-world/execute/",
+        data=json.dumps({"inputs": {"name": "ip"}}).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Request-ID": rest_request,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own http URL)
+        assert response.status == 200
+    # then every audit row of either call names the address HAProxy saw, never the forged one
+    mcp_rows = _audit_rows(nexus, key, mcp_request)
+    assert {(row["channel"], row["ip"]) for row in mcp_rows} == {("mcp", "127.0.0.1")}
+    assert {row["action"] for row in mcp_rows} == {"execution.completed", "tool.called"}
+    rest_rows = _audit_rows(nexus, key, rest_request)
+    assert [(row["action"], row["channel"], row["ip"]) for row in rest_rows] == [("execution.completed", "api", "127.0.0.1")]
