@@ -59,7 +59,7 @@ ACTION_SCOPES: dict[str, frozenset[str]] = {
     action: frozenset(scope for scope, (_, actions) in SCOPES.items() if action in actions) for action in ACTIONS
 }
 # Actions outside any tenant (users are global; the audit chain spans tenants): platform admins only.
-PLATFORM_ACTIONS = frozenset({"user.create", "user.list", "audit.verify", "audit.prune"})
+PLATFORM_ACTIONS = frozenset({"user.create", "user.update", "user.list", "audit.verify", "audit.prune"})
 
 
 def can(principal: Principal, action: str) -> bool:

@@ -38,7 +38,9 @@ def simple_jwt_settings(*, signing_key: str, access_minutes: int, refresh_days: 
         "SIGNING_KEY": signing_key,
         "ACCESS_TOKEN_LIFETIME": timedelta(minutes=access_minutes),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=refresh_days),
-        "ROTATE_REFRESH_TOKENS": False,
+        # Each refresh spends its refresh token and hands out the next (apps/accounts/tokens.py).
+        "ROTATE_REFRESH_TOKENS": True,
+        "BLACKLIST_AFTER_ROTATION": True,
         "UPDATE_LAST_LOGIN": False,
         "USER_ID_FIELD": "id",
         "USER_ID_CLAIM": "user_id",

@@ -2,6 +2,7 @@
 
 import time
 from datetime import UTC, datetime
+from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -10,7 +11,8 @@ from django.db.models import Prefetch
 from apps.accounts.access import require, require_platform_admin
 from apps.accounts.models import ApiKey, Membership, Role
 from apps.accounts.services import KEY_PREFIX, hash_key, key_cache, member_cache, oauth_token_cache
-from apps.accounts.tokens import access_issue_from_refresh, access_lifetime_s, access_verify, refresh_verify
+from apps.accounts.tokens import PASSWORD_VERSION_CLAIM, access_verify
+from apps.accounts.tokens import password_version as tokens_password_version
 from apps.core.errors import NotAuthenticated, NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
@@ -152,18 +154,20 @@ def apikey_list(*, principal: Principal, tenant: Tenant) -> list[ApiKey]:
 # The user (if active), the tenant (if active) and the membership between them, in one query; schema-qualified
 # like _KEY_SQL. Runs once per user and tenant per NEXUS_AUTH_CACHE_S in each process.
 _MEMBER_SQL = (
-    "SELECT u.username, u.is_superuser, m.role FROM public.auth_user u"
+    "SELECT u.username, u.is_superuser, m.role, u.password FROM public.auth_user u"
     " JOIN public.tenants_tenant t ON t.id = %s AND t.is_active"
     " LEFT JOIN public.accounts_membership m ON m.user_id = u.id AND m.tenant_id = t.id"
     " WHERE u.id = %s AND u.is_active"
 )
 
 
-def _current_access(*, user_id: int, tenant_id: int) -> tuple[str, bool, str]:
-    """(username, is_platform_admin, role) as they are now, cached for NEXUS_AUTH_CACHE_S like API keys.
+def current_access(*, user_id: int, tenant_id: int, password_version: str) -> tuple[str, bool, str]:
+    """(username, is_platform_admin, role) as they are now for a token's user and tenant, cached for
+    NEXUS_AUTH_CACHE_S like API keys.
 
-    A token outlives what it was issued for: a deactivated user, a removed member or a suspended tenant
-    loses access here, within the cache's time everywhere and at once in the process that made the change.
+    A token outlives what it was issued for: a deactivated user, a removed member, a suspended tenant or a
+    changed password (the token's `password_version` no longer matches) loses access here, within the cache's
+    time everywhere and at once in the process that made the change.
     """
     row = member_cache.get((user_id, tenant_id))
     if row is None:
@@ -171,11 +175,14 @@ def _current_access(*, user_id: int, tenant_id: int) -> tuple[str, bool, str]:
             cursor.execute(_MEMBER_SQL, [tenant_id, user_id])
             found = cursor.fetchone()
         # Only platform admins act in a tenant without a membership; a refusal is cached too.
-        row = found if found is not None and (found[2] is not None or found[1]) else False
+        if found is not None and (found[2] is not None or found[1]):
+            row = (found[0], found[1], found[2], tokens_password_version(found[3]))
+        else:
+            row = False
         member_cache.set((user_id, tenant_id), row)
-    if row is False:
+    if row is False or not compare_digest(row[3], password_version):
         raise NotAuthenticated("invalid or expired token", code="invalid_credentials")
-    username, is_platform_admin, role = row
+    username, is_platform_admin, role, _ = row
     return username, is_platform_admin, Role.OWNER if is_platform_admin else role
 
 
@@ -183,7 +190,9 @@ def principal_from_access_token(raw_token: str) -> tuple[Principal, Tenant]:
     """Resolve a login JWT (DESIGN §5) to a user principal in the tenant the token is bound to."""
     token = access_verify(raw_token)
     user_id, tenant_id = int(token["user_id"]), int(token["tenant_id"])
-    username, is_platform_admin, role = _current_access(user_id=user_id, tenant_id=tenant_id)
+    username, is_platform_admin, role = current_access(
+        user_id=user_id, tenant_id=tenant_id, password_version=str(token[PASSWORD_VERSION_CLAIM])
+    )
     tenant = _tenant_by_id(tenant_id)
     principal = Principal(
         kind="user",
@@ -195,18 +204,6 @@ def principal_from_access_token(raw_token: str) -> tuple[Principal, Tenant]:
         is_platform_admin=is_platform_admin,
     )
     return principal, tenant
-
-
-def token_refresh(*, refresh: str) -> dict:
-    """A new access token from a refresh token, if the user may still act in its tenant (current role)."""
-    token = refresh_verify(refresh)
-    _, _, role = _current_access(user_id=int(token["user_id"]), tenant_id=int(token["tenant_id"]))
-    return {
-        "access": access_issue_from_refresh(token, role=role),
-        "tenant": token["tenant"],
-        "role": role,
-        "expires_in": access_lifetime_s(),
-    }
 
 
 def member_list(*, principal: Principal, tenant: Tenant) -> list[Membership]:

@@ -16,7 +16,14 @@ from django.utils import timezone
 from apps.accounts.access import outranks, require, require_platform_admin
 from apps.accounts.auth_config import dn_key
 from apps.accounts.models import ApiKey, LoginOutcome, Membership, Role
-from apps.accounts.tokens import TokenPair, token_pair_issue
+from apps.accounts.tokens import (
+    PASSWORD_VERSION_CLAIM,
+    TokenPair,
+    refresh_tokens_revoke,
+    refresh_verify,
+    token_pair_issue,
+    token_pair_rotate,
+)
 from apps.audit.context import current_context
 from apps.audit.services import audit_denied, audit_record, json_safe, public_tenant_id
 from apps.core.cache import TTLCache
@@ -228,12 +235,13 @@ def member_remove(*, principal: Principal, tenant: Tenant, username: str) -> Mem
         _check_may_manage(principal, current_role=current.role, new_role=None)
         _keep_an_owner(tenant=tenant, leaving=current)
         membership_remove(user=user, tenant=tenant)
+        revoked = refresh_tokens_revoke(user_id=user.pk, tenant_id=tenant.pk)  # rejoining must not revive them
         audit_record(
             action="member.removed",
             tenant_id=tenant.pk,
             principal=principal,
             target=f"user:{user.username}",
-            details={"previous_role": current.role},
+            details={"previous_role": current.role, "refresh_tokens_revoked": revoked},
         )
     return current
 
@@ -260,6 +268,7 @@ def memberships_sync_from_groups(*, user, group_dns: Iterable[str], role_map: di
             before = membership.role if membership is not None else None
             if role is None and membership is not None:
                 membership.delete()
+                refresh_tokens_revoke(user_id=user.pk, tenant_id=tenant.pk)
             elif role is not None and (membership is None or membership.role != role):
                 Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
             else:
@@ -358,3 +367,45 @@ def user_login(
         username=user.username, tenant_slug=tenant.slug, outcome=LoginOutcome.SUCCESS, ip=ip, reason="", channel=channel
     )
     return pair
+
+
+def token_refresh(*, refresh: str) -> TokenPair:
+    """Spend a refresh token for the next pair, if the user may still act in its tenant (current role) and has
+    not changed their password since. A used or revoked refresh token is one 401 answer with a forged one."""
+    from apps.accounts.selectors import current_access
+
+    token = refresh_verify(refresh)  # signature, expiry, type, and not blacklisted
+    _, _, role = current_access(
+        user_id=int(token["user_id"]), tenant_id=int(token["tenant_id"]), password_version=str(token[PASSWORD_VERSION_CLAIM])
+    )
+    return token_pair_rotate(token, role=role)
+
+
+def user_password_set(*, principal: Principal, username: str, password: str):
+    """A platform admin sets a local user's password; every refresh token of the user is revoked, and every
+    access token stops working (its password version no longer matches; apps/accounts/tokens.py)."""
+    require_platform_admin(principal, "user.update")
+    user = _user_get(username)
+    if not user.has_usable_password():
+        raise ValidationFailed(
+            f"user '{username}' has no local password (a directory user): change it in the directory",
+            code="no_local_password",
+            fields={"username": "a directory (LDAP) user"},
+        )
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as error:
+        raise ValidationFailed("invalid password", fields={"password": "; ".join(error.messages)}) from None
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        revoked = refresh_tokens_revoke(user_id=user.pk)
+        audit_record(
+            action="user.password_changed",
+            tenant_id=public_tenant_id(),  # users are global
+            principal=principal,
+            target=f"user:{user.username}",
+            details={"refresh_tokens_revoked": revoked},
+        )
+        _forget_memberships()
+    return user

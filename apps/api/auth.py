@@ -1,6 +1,8 @@
-"""POST /api/v1/auth/token/ and /api/v1/auth/refresh/: a JWT pair from a username and password, and a new
-access token from a refresh token. The tenant middleware lets exactly these two paths through without a
-credential; they take no credential themselves."""
+"""POST /api/v1/auth/token/ and /api/v1/auth/refresh/: a JWT pair from a username and password, and the next
+pair from a refresh token (which is spent: each refresh token works once). The tenant middleware lets exactly
+these two paths through without a credential; they take no credential themselves. Bodies over
+NEXUS_AUTH_MAX_BODY_BYTES are refused (413) and failed logins throttled (429, or 503 while the throttle cannot
+be checked) by apps/ratelimit/middleware.py before these views run."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -8,8 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import token_refresh
-from apps.accounts.services import user_login
+from apps.accounts.services import token_refresh, user_login
 from apps.api.serializers import ErrorSerializer
 
 
@@ -33,16 +34,7 @@ TokenPairSerializer = inline_serializer(
         "expires_in": serializers.IntegerField(help_text="seconds until the access token expires"),
     },
 )
-AccessSerializer = inline_serializer(
-    "AccessToken",
-    fields={
-        "access": serializers.CharField(),
-        "tenant": serializers.CharField(),
-        "role": serializers.CharField(),
-        "expires_in": serializers.IntegerField(),
-    },
-)
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer}
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 413: ErrorSerializer}
 
 
 def _validated(serializer_class, data) -> dict:
@@ -58,7 +50,7 @@ class LoginView(APIView):
     @extend_schema(
         operation_id="auth_token",
         request=LoginSerializer,
-        responses={200: TokenPairSerializer, 403: ErrorSerializer, **ERRORS},
+        responses={200: TokenPairSerializer, 403: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer, **ERRORS},
         summary="Log in (local or LDAP user): a JWT pair bound to one tenant",
         auth=[],
     )
@@ -80,10 +72,10 @@ class RefreshView(APIView):
     @extend_schema(
         operation_id="auth_refresh",
         request=RefreshSerializer,
-        responses={200: AccessSerializer, **ERRORS},
-        summary="A new access token from a refresh token",
+        responses={200: TokenPairSerializer, **ERRORS},
+        summary="The next JWT pair from a refresh token, which is spent (a second use is 401)",
         auth=[],
     )
     def post(self, request):
         data = _validated(RefreshSerializer, request.data)
-        return Response(token_refresh(refresh=data["refresh"]))
+        return Response(token_refresh(refresh=data["refresh"]).as_dict())

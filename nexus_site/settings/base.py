@@ -110,6 +110,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "apps.core",
     "oauth2_provider",
+    "rest_framework_simplejwt.token_blacklist",  # refresh tokens: each used once, revoked on password change
     "apps.accounts",
     "apps.integrations",
     "apps.audit",

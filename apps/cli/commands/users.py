@@ -1,4 +1,4 @@
-"""`nexus user create|list`, `nexus member add|remove`, `nexus login`."""
+"""`nexus user create|password|list`, `nexus member add|remove`, `nexus login`."""
 
 import getpass
 import secrets
@@ -8,7 +8,7 @@ from rich.panel import Panel
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import member_list, user_list
-from apps.accounts.services import member_add, member_remove, user_login, user_register
+from apps.accounts.services import member_add, member_remove, user_login, user_password_set, user_register
 from apps.cli.commands import leaf
 from apps.cli.context import table
 from apps.core.errors import ValidationFailed
@@ -22,6 +22,11 @@ def register(verbs) -> None:
     create.add_argument("--email", default="")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.add_argument("--platform-admin", action="store_true", help="may act in every tenant, as an owner")
+    password = leaf(
+        user_verbs, "password", set_password, "set a local user's password (platform admins); ends every token they hold"
+    )
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     listing = leaf(user_verbs, "list", list_users, "list the tenant's members, or every user with --all")
     listing.add_argument("--all", dest="all_users", action="store_true", help="every user and their tenants (platform admins)")
 
@@ -60,6 +65,23 @@ def create_user(ctx, options) -> None:
 
     def render(out, d):
         lines = [f"user {d['username']} created" + (" (platform admin)" if d["platform_admin"] else "")]
+        if generated:
+            lines.append(f"\npassword: {d['password']}\n\nStore it now: it is not shown again.")
+        out.print(Panel("\n".join(lines), title="user"))
+
+    ctx.emit(data, render)
+
+
+def set_password(ctx, options) -> None:
+    generated = not options["password_stdin"]
+    password = secrets.token_urlsafe(18) if generated else _password_from_stdin()
+    user = user_password_set(principal=ctx.principal, username=options["username"], password=password)
+    data = {"username": user.username, "password_changed": True}
+    if generated:
+        data["password"] = password
+
+    def render(out, d):
+        lines = [f"password of {d['username']} changed; their earlier tokens no longer work"]
         if generated:
             lines.append(f"\npassword: {d['password']}\n\nStore it now: it is not shown again.")
         out.print(Panel("\n".join(lines), title="user"))

@@ -7,6 +7,8 @@ import jwt
 import pytest
 from django.conf import settings
 
+from tests.integration.audit.conftest import audit_rows  # noqa: F401 (fixture, used by name below)
+
 pytestmark = pytest.mark.django_db
 
 INVALID_CREDENTIALS = {"detail": "invalid username or password", "code": "invalid_credentials"}
@@ -188,18 +190,27 @@ def test_a_token_without_a_tenant_claim_is_refused(make_user, login, bearer):
     assert bearer(token).get("/api/v1/workflows/").status_code == 401
 
 
-def test_refresh_gives_a_new_access_token(make_user, login, bearer, client):
+def _refresh(client, token: str):
+    return client.post("/api/v1/auth/refresh/", json.dumps({"refresh": token}), content_type="application/json")
+
+
+def test_refresh_gives_the_next_pair(make_user, login, bearer, client):
     make_user("ann", acme="developer")
     pair = login("ann", "a-long-password-1").json()
 
-    response = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": pair["refresh"]}), content_type="application/json")
+    response = _refresh(client, pair["refresh"])
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"access", "tenant", "role", "expires_in"}
+    assert set(body) == {"access", "refresh", "tenant", "role", "expires_in"}
     assert (body["tenant"], body["role"], body["expires_in"]) == ("acme", "developer", 900)
     assert claims(body["access"])["token_type"] == "access"
     assert bearer(body["access"]).get("/api/v1/workflows/").status_code == 200
+    # the new refresh token is another token with the same claims and expiry: a session is no longer than it was
+    old, new = claims(pair["refresh"]), claims(body["refresh"])
+    assert new["jti"] != old["jti"] and new["exp"] == old["exp"]
+    kept = ("user_id", "tenant", "tenant_id", "pwv")
+    assert {k: new[k] for k in kept} == {k: old[k] for k in kept}
     for token in (pair["access"], "garbage"):
         refused = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": token}), content_type="application/json")
         assert (refused.status_code, refused.json()) == (401, INVALID_TOKEN)
@@ -291,3 +302,101 @@ def test_the_audit_hook_logs_for_now(make_user, login, caplog):
 def test_the_openapi_schema_documents_login(api):
     text = api().get("/api/schema/", format="json").content.decode()
     assert "/api/v1/auth/token/" in text and "/api/v1/auth/refresh/" in text
+
+
+def test_a_refresh_token_works_once(make_user, login, bearer, client):
+    make_user("ann", acme="developer")
+    pair = login("ann", "a-long-password-1").json()
+    rotated = _refresh(client, pair["refresh"]).json()
+
+    # when the spent refresh token is used again
+    reused = _refresh(client, pair["refresh"])
+
+    # then it is refused like a forged one, and the pair it was rotated into still works, once
+    assert (reused.status_code, reused.json()) == (401, INVALID_TOKEN)
+    again = _refresh(client, rotated["refresh"])
+    assert again.status_code == 200
+    assert _refresh(client, rotated["refresh"]).status_code == 401
+    assert bearer(again.json()["access"]).get("/api/v1/workflows/").status_code == 200
+
+
+def _platform_admin():
+    from apps.core.principal import Principal
+
+    return Principal(kind="system", actor="system:test", tenant_id=None, tenant_slug=None, role=None, is_platform_admin=True)
+
+
+def test_a_password_change_ends_every_refresh_and_access_token(make_user, login, bearer, client, audit_rows):  # noqa: F811
+    from apps.accounts.services import user_password_set
+
+    make_user("ann", acme="developer", globex="viewer")
+    acme_pair = login("ann", "a-long-password-1", tenant="acme").json()
+    globex_pair = login("ann", "a-long-password-1", tenant="globex").json()
+    rotated = _refresh(client, acme_pair["refresh"]).json()
+
+    user_password_set(principal=_platform_admin(), username="ann", password="another-long-password-2")
+
+    # then no refresh token issued before the change refreshes, in any tenant
+    for token in (rotated["refresh"], globex_pair["refresh"]):
+        assert (_refresh(client, token).status_code, _refresh(client, token).json()) == (401, INVALID_TOKEN)
+    # and no access token issued before it works (at once in this process; within NEXUS_AUTH_CACHE_S elsewhere)
+    for token in (acme_pair["access"], rotated["access"], globex_pair["access"]):
+        assert bearer(token).get("/api/v1/workflows/").status_code == 401
+    # while the new password logs in, and its tokens work
+    fresh = login("ann", "another-long-password-2", tenant="acme").json()
+    assert bearer(fresh["access"]).get("/api/v1/workflows/").status_code == 200
+    assert _refresh(client, fresh["refresh"]).status_code == 200
+    changed = [row for row in audit_rows() if row.action == "user.password_changed"]
+    assert [(row.actor, row.target, row.details) for row in changed] == [
+        ("system:test", "user:ann", {"refresh_tokens_revoked": 2})
+    ]
+
+
+def test_a_password_changed_outside_nexus_ends_tokens_too(make_user, login, bearer, client):
+    """Django's admin or `manage.py changepassword` revoke nothing themselves: the password version does."""
+    from apps.accounts.services import member_cache
+
+    ann = make_user("ann", acme="developer")
+    pair = login("ann", "a-long-password-1").json()
+
+    ann.set_password("changed-by-the-admin-site")
+    ann.save(update_fields=["password"])
+    member_cache.clear()  # what NEXUS_AUTH_CACHE_S seconds do
+
+    assert bearer(pair["access"]).get("/api/v1/workflows/").status_code == 401
+    assert _refresh(client, pair["refresh"]).status_code == 401
+
+
+def test_member_removal_revokes_the_refresh_tokens_of_that_tenant_only(make_user, login, client, nexus_world):
+    from apps.accounts.services import member_add, member_remove
+
+    make_user("ann", acme="developer", globex="viewer")
+    acme_refresh = login("ann", "a-long-password-1", tenant="acme").json()["refresh"]
+    globex_refresh = login("ann", "a-long-password-1", tenant="globex").json()["refresh"]
+    acme = nexus_world["tenants"]["acme"]
+
+    member_remove(principal=_platform_admin(), tenant=acme, username="ann")
+    assert _refresh(client, acme_refresh).status_code == 401
+    # when ann is added back, the token from before her removal stays dead
+    member_add(principal=_platform_admin(), tenant=acme, username="ann", role="developer")
+    assert _refresh(client, acme_refresh).status_code == 401
+    assert _refresh(client, globex_refresh).status_code == 200
+
+
+def test_only_platform_admins_set_passwords_and_weak_ones_are_refused(make_user, acme):
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.services import user_password_set
+    from apps.core.errors import PermissionDenied, ValidationFailed
+    from apps.core.principal import Principal
+
+    make_user("ann", acme="owner")
+    owner = Principal(kind="user", actor="user:own", tenant_id=acme.pk, tenant_slug="acme", role="owner")
+    before = get_user_model().objects.get(username="ann").password
+
+    with pytest.raises(PermissionDenied, match="only platform admins may user update"):
+        user_password_set(principal=owner, username="ann", password="another-long-password-2")
+    with pytest.raises(ValidationFailed) as refused:
+        user_password_set(principal=_platform_admin(), username="ann", password="short")
+    assert refused.value.fields == {"password": "This password is too short. It must contain at least 10 characters."}
+    assert get_user_model().objects.get(username="ann").password == before

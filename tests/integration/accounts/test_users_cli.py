@@ -182,3 +182,34 @@ def test_json_errors_are_json_on_stderr(capsys, monkeypatch, make_user):
 
     assert code == 4 and out == ""
     assert json.loads(err) == {"error": {"detail": "invalid username or password", "code": "invalid_credentials"}}
+
+
+def test_user_password_changes_it_and_ends_the_users_tokens(capsys, monkeypatch, make_user, bearer, client):
+    make_user("pat", acme="developer")
+    body = json.dumps({"username": "pat", "password": "a-long-password-1"})
+    pair = client.post("/api/v1/auth/token/", body, content_type="application/json").json()
+
+    code, out, err = nexus(
+        capsys, "user", "password", "pat", "--password-stdin", "--json", stdin="pats-new-long-password\n", monkeypatch=monkeypatch
+    )
+
+    assert code == 0, err
+    assert json.loads(out) == {"username": "pat", "password_changed": True}
+    assert get_user_model().objects.get(username="pat").check_password("pats-new-long-password")
+    assert bearer(pair["access"]).get("/api/v1/workflows/").status_code == 401
+    refreshed = client.post("/api/v1/auth/refresh/", json.dumps({"refresh": pair["refresh"]}), content_type="application/json")
+    assert refreshed.status_code == 401
+
+
+def test_user_password_is_for_platform_admins_and_names_bad_input(capsys, monkeypatch, make_user):
+    make_user("ada", acme="admin")
+    make_user("pat", acme="developer")
+    before = get_user_model().objects.get(username="pat").password
+
+    code, out, err = nexus(capsys, "--tenant=acme", "--as=ada", "user", "password", "pat")
+    assert (code, out) == (4, "") and "only platform admins may user update" in err
+    code, out, err = nexus(capsys, "user", "password", "pat", "--password-stdin", stdin="short\n", monkeypatch=monkeypatch)
+    assert (code, out) == (2, "") and "password: This password is too short" in err
+    code, out, err = nexus(capsys, "user", "password", "ghost")
+    assert (code, out) == (3, "") and "user 'ghost' does not exist" in err
+    assert get_user_model().objects.get(username="pat").password == before
