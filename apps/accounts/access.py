@@ -78,6 +78,23 @@ def outranks(role: str | None, other: str | None) -> bool:
     return ROLE_RANK.get(role or "", 0) > ROLE_RANK.get(other or "", 0)
 
 
+def require_role_at_most(principal: Principal, role: str | None, *, action: str, doing: str) -> None:
+    """Raise unless `role` is at most `principal`'s own: nobody hands out, changes or takes away a role above
+    their own, whether on an API key, a member or an API application, by any channel. `doing` completes the
+    refusal: "role 'admin' may not {doing} 'owner'". Platform admins and the system (the CLI without `--as`)
+    are exempt: they hold every role.
+    """
+    if principal.is_platform_admin or principal.kind == "system":
+        return
+    if outranks(role, principal.role):
+        raise _denied(
+            principal,
+            action,
+            tenant_id=principal.tenant_id,
+            detail=f"role '{principal.role}' may not {doing} '{role}': no role above your own",
+        )
+
+
 def require(principal: Principal, action: str, *, tenant_id: int | None) -> None:
     """Raise unless `principal` may take `action` in `tenant_id`.
 

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.access import outranks, require, require_platform_admin
+from apps.accounts.access import outranks, require, require_platform_admin, require_role_at_most
 from apps.accounts.auth_config import dn_key
 from apps.accounts.models import ApiKey, LoginOutcome, Membership, Role
 from apps.accounts.tokens import (
@@ -25,7 +25,7 @@ from apps.accounts.tokens import (
     token_pair_rotate,
 )
 from apps.audit.context import current_context
-from apps.audit.services import audit_denied, audit_record, json_safe, public_tenant_id
+from apps.audit.services import audit_record, json_safe, public_tenant_id
 from apps.core.cache import TTLCache
 from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
@@ -60,6 +60,7 @@ def apikey_create(*, principal: Principal, tenant: Tenant, role: str = Role.DEVE
     """Create a key and return it with the raw secret, which is never stored and never shown again."""
     require(principal, "apikey.create", tenant_id=tenant.pk)
     _check_role(role)
+    require_role_at_most(principal, role, action="apikey.create", doing="create an API key with role")
     with transaction.atomic():
         key, raw = apikey_issue(tenant=tenant, role=role, name=name, created_by=principal.actor)
         audit_record(
@@ -190,12 +191,8 @@ def user_register(*, principal: Principal, username: str, password: str, email: 
 
 def _check_may_manage(principal: Principal, *, current_role: str | None, new_role: str | None) -> None:
     """Nobody but a platform admin grants, changes or removes a role above their own."""
-    if principal.is_platform_admin:
-        return
-    if outranks(new_role, principal.role) or outranks(current_role, principal.role):
-        reason = f"role '{principal.role}' may not manage a member above it"
-        audit_denied(principal=principal, permission="member.write", tenant_id=principal.tenant_id, reason=reason)
-        raise PermissionDenied(reason, code="permission_denied")
+    require_role_at_most(principal, new_role, action="member.write", doing="give a member role")
+    require_role_at_most(principal, current_role, action="member.write", doing="manage a member with role")
 
 
 def _keep_an_owner(*, tenant: Tenant, leaving: Membership | None) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
-from apps.accounts.access import event_read_refusal, outranks, require, scopes_check
+from apps.accounts.access import event_read_refusal, require, require_role_at_most, scopes_check
 from apps.accounts.models import ApiKey, Role
 from apps.accounts.services import apikey_issue, hash_key, key_cache, oauth_token_cache
 from apps.audit.models import Outcome
@@ -113,8 +113,7 @@ def _rate_limit(value) -> int | None:
 def _role(principal: Principal, value) -> str:
     if value not in Role.values:
         raise ValidationFailed("invalid application", fields={"role": f"one of {', '.join(Role.values)}"})
-    if not principal.is_platform_admin and outranks(value, principal.role):
-        raise _refuse(principal, f"role '{principal.role}' may not register an application with role '{value}'")
+    require_role_at_most(principal, value, action=WRITE_ACTION, doing="register an application with role")
     return value
 
 
@@ -136,8 +135,7 @@ def _refuse(principal: Principal, reason: str) -> PermissionDenied:
 
 
 def _may_manage(principal: Principal, app: Application) -> None:
-    if not principal.is_platform_admin and outranks(app.role, principal.role):
-        raise _refuse(principal, f"role '{principal.role}' may not manage an application with role '{app.role}'")
+    require_role_at_most(principal, app.role, action=WRITE_ACTION, doing="manage an application with role")
 
 
 def _live(app: Application) -> None:
