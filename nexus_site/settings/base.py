@@ -105,7 +105,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.admin",
+    "apps.ops.admin_apps.NexusAdminConfig",  # django.contrib.admin with the audited, throttled site
     "rest_framework",
     "drf_spectacular",
     "apps.core",
@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # X-Frame-Options: DENY (X_FRAME_OPTIONS) on the admin's pages: no other site may frame them (clickjacking).
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 # The chain for /api/ (see nexus_site/wsgi.py): bearer-authenticated requests need no session or CSRF.
