@@ -5,7 +5,9 @@ import os
 from celery.signals import task_postrun
 from tenant_schemas_celery.app import CeleryApp
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexus_site.settings.local")
+from nexus_site.settings import settings_module
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
 app = CeleryApp("nexus")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -43,6 +43,7 @@ NEXUS_ENGINE_LIMITS = {
     "max_delay_seconds": env.float("NEXUS_MAX_DELAY_SECONDS", default=60.0),
     "max_parallel_nodes": env.int("NEXUS_MAX_PARALLEL_NODES", default=8),
     "max_subworkflow_depth": env.int("NEXUS_MAX_SUBWORKFLOW_DEPTH", default=3),
+    "max_template_iterations": env.int("NEXUS_MAX_TEMPLATE_ITERATIONS", default=100_000),
     "max_http_response_bytes": env.int("NEXUS_MAX_HTTP_RESPONSE_BYTES", default=1_000_000),
     # The http_request node refuses loopback, private and link-local targets (SSRF) unless allowed here.
     "allow_private_network": env.bool("NEXUS_HTTP_ALLOW_PRIVATE", default=False),

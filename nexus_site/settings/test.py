@@ -2,7 +2,9 @@
 
 import os
 
-os.environ.setdefault("NEXUS_SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+from apps.ops.installation_keys import TEST_SECRET_KEY
+
+os.environ.setdefault("NEXUS_SECRET_KEY", TEST_SECRET_KEY)
 
 from nexus_site.settings.base import *  # noqa: E402,F403
 from nexus_site.settings.base import DATABASES, NEXUS_RATE_LIMIT_PLANS, env  # noqa: E402

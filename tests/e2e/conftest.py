@@ -74,6 +74,10 @@ class Installation:
         }
         self.env.pop("NEXUS_USER", None)
         self.env.pop("NEXUS_SESSION", None)
+        # A zero-configuration start: the installation makes its own keys in its data dir (the test settings put
+        # their test-only key into this process's environment; the local settings refuse it).
+        self.env.pop("NEXUS_SECRET_KEY", None)
+        self.env.pop("NEXUS_JWT_SIGNING_KEY", None)
         self.log_path = tmp / "nexus-up.log"
         self.process: subprocess.Popen | None = None
         redis.Redis.from_url(self.redis_url).flushdb()
