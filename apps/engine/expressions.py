@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextvars import ContextVar
+import types
+from collections.abc import Callable, Iterable, Iterator
+from functools import update_wrapper
 from typing import Any
 
 import jmespath
@@ -13,13 +14,33 @@ from jinja2 import StrictUndefined, Template
 from jinja2 import nodes as jinja_nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace
 from jmespath import exceptions as jp_exceptions
 from jmespath import functions as jp_functions
 from jmespath import visitor as jp_visitor
+from markupsafe import Markup
 
 from .errors import NodeError
+from .template_guard import (
+    FILTER_PREDICTORS,
+    GUARD,
+    GuardedEscapeFormatter,
+    GuardedFormatter,
+    RenderGuard,
+    check_deadline,
+    check_percent,
+    check_result,
+    counted,
+    guard_filter,
+    guarded_range,
+    guarded_tojson,
+    predict_method,
+    sizes_of,
+    text_size,
+    too_long,
+)
 
 __all__ = [
     "Expression",
@@ -336,28 +357,6 @@ def compile_expression(source: Any, *, budget: int, fanout: int) -> Expression:
 # --------------------------------------------------------------------------------------------------
 
 
-class _RenderGuard:
-    __slots__ = ("budget", "deadline", "max_chars")
-
-    def __init__(self, max_chars: int, deadline: float | None) -> None:
-        self.max_chars = max_chars
-        self.deadline = deadline
-        self.budget = 2 * max_chars
-
-
-# The environment is shared by every workflow (it is immutable after setup); the limits of the
-# render in progress travel in a context variable so concurrent renders each see their own.
-_GUARD: ContextVar[_RenderGuard | None] = ContextVar("nexus_engine_render_guard", default=None)
-
-
-def _too_long(what: str, guard: _RenderGuard) -> NodeError:
-    return NodeError(
-        "payload_too_large",
-        f"template {what} exceeds the limit of {guard.max_chars} characters",
-        retryable=False,
-    )
-
-
 def _sized(value: Any) -> int:
     return len(value) if isinstance(value, (str, list, tuple, dict)) else 0
 
@@ -366,14 +365,14 @@ class _GuardedNamespace(Namespace):
     """``namespace()`` whose attributes cannot grow past the payload limit (loops can double them)."""
 
     def __setitem__(self, name: str, value: Any) -> None:
-        guard = _GUARD.get()
+        guard = GUARD.get()
         if guard is not None and _sized(value) > guard.max_chars:
-            raise _too_long("namespace value", guard)
+            raise too_long("namespace value", guard)
         super().__setitem__(name, value)
 
 
 class _SandboxCodeGenerator(CodeGenerator):
-    """Routes ``~`` concatenation through the environment so its result size can be checked."""
+    """Routes ``~`` concatenation and every loop's iterable through the environment, to be guarded."""
 
     def visit_Concat(self, node: jinja_nodes.Concat, frame: Frame) -> None:
         self.write("environment.guarded_concat((")
@@ -382,23 +381,63 @@ class _SandboxCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def visit_For(self, node: jinja_nodes.For, frame: Frame) -> None:
+        # Jinja forbids custom node types, so the iterable is marked and wrapped when it is visited.
+        self._loop_iterables = {*getattr(self, "_loop_iterables", ()), id(node.iter)}
+        super().visit_For(node, frame)
+
+    def visit(self, node: jinja_nodes.Node, *args: Any, **kwargs: Any) -> Any:
+        marked = getattr(self, "_loop_iterables", None)
+        if marked and id(node) in marked:
+            marked.discard(id(node))
+            self.write("environment.loop_iterable(")
+            super().visit(node, *args, **kwargs)
+            self.write(")")
+            return None
+        return super().visit(node, *args, **kwargs)
+
+
+def _guarded_join(parts: Iterable[str]) -> str:
+    """The environment's ``concat``: joins block bodies (``{% set %}…{% endset %}``, macros, filter blocks)."""
+    guard = GUARD.get()
+    if guard is None:
+        return "".join(parts)
+    items = parts if type(parts) is list else list(parts)
+    sizes_of(items, guard)
+    return "".join(items)
+
+
+def _finalize(value: Any) -> Any:
+    """Applied to every ``{{ … }}`` before it is turned into text: refuse what would print too long."""
+    guard = GUARD.get()
+    if guard is not None and type(value) is not str:
+        text_size(value, guard, "output")
+    return value
+
 
 class TemplateEnvironment(ImmutableSandboxedEnvironment):
     """Jinja sandbox for tenant templates.
 
     On top of Jinja's sandbox (no dunder or private attribute access, no mutation of lists and
-    dicts) it checks the run deadline on every call, caps string/list growth through ``*``, ``+``,
-    ``**``, ``~`` and namespaces, and drops ``lipsum``. Dict keys win over dict methods, so an
-    input field called ``items`` or ``keys`` reads the data rather than the method.
+    dicts) it charges every loop iteration to a per-render budget (``max_template_iterations``) and
+    checks the run deadline on every iteration and call; it caps what filters, methods, ``str.format``,
+    ``*``, ``+``, ``%``, ``**``, ``~``, block bodies, namespaces and printed values can build (see
+    ``template_guard``), refusing before allocating wherever the size is predictable; ``range()`` is
+    capped by the loop budget and ``lipsum`` is gone. Dict keys win over dict methods, so an input
+    field called ``items`` or ``keys`` reads the data rather than the method.
     """
 
     code_generator_class = _SandboxCodeGenerator
-    intercepted_binops = frozenset({"*", "+", "**"})
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
+    concat = staticmethod(_guarded_join)  # type: ignore[assignment]
 
     def __init__(self) -> None:
-        super().__init__(autoescape=False, undefined=StrictUndefined, auto_reload=False, cache_size=0)
+        super().__init__(autoescape=False, undefined=StrictUndefined, auto_reload=False, cache_size=0, finalize=_finalize)
         del self.globals["lipsum"]
         self.globals["namespace"] = _GuardedNamespace
+        self.globals["range"] = guarded_range
+        filters = dict(self.filters, tojson=guarded_tojson)
+        self.filters = {name: guard_filter(func, FILTER_PREDICTORS.get(name)) for name, func in filters.items()}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
@@ -408,38 +447,83 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
                 pass
         return super().getattr(obj, attribute)
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """As Jinja's, with a formatter that checks every field's width and the total before building."""
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or value.__name__ not in ("format", "format_map"):
+            return None
+        f_self = value.__self__
+        if not isinstance(f_self, str):
+            return None
+        str_type = type(f_self)
+        is_format_map = value.__name__ == "format_map"
+        formatter: GuardedFormatter
+        if isinstance(f_self, Markup):
+            formatter = GuardedEscapeFormatter(self, escape=f_self.escape)
+        else:
+            formatter = GuardedFormatter(self)
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs = args[0]
+                args = ()
+            return str_type(formatter.vformat(f_self, args, kwargs))
+
+        return update_wrapper(wrapper, value)
+
+    def loop_iterable(self, iterable: Any) -> Any:
+        guard = GUARD.get()
+        return iterable if guard is None else counted(iterable, guard)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        guard = _GUARD.get()
-        if guard is not None and guard.deadline is not None and time.monotonic() > guard.deadline:
-            raise NodeError("timeout", "template rendering ran past the deadline")
+        guard = GUARD.get()
+        if guard is not None:
+            check_deadline(guard)
+            if isinstance(__obj, LoopContext) and args:
+                # loop(children) in a recursive loop: the next level is charged to the same budget.
+                args = (counted(args[0], guard), *args[1:])
+            else:
+                args = predict_method(guard, __obj, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
-        if guard is not None and _sized(result) > guard.budget:
-            raise _too_long("value", guard)
+        if guard is not None:
+            check_result(result, guard)
         return result
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        guard = _GUARD.get()
+        guard = GUARD.get()
         if guard is not None:
             if operator == "*":
                 for seq, count in ((left, right), (right, left)):
                     if isinstance(count, int) and _sized(seq) * count > guard.budget:
-                        raise _too_long("repetition", guard)
+                        raise too_long("repetition", guard)
+                if type(left) is int and type(right) is int and left.bit_length() + right.bit_length() > _MAX_INT_BITS:
+                    raise NodeError("template_error", "multiplication result is too large", retryable=False)
+            elif operator == "+":
+                if _sized(left) + _sized(right) > guard.budget:
+                    raise too_long("value", guard)
+            elif operator == "%":
+                check_percent(guard, left, right)
             elif operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
                 magnitude = abs(left)
-                if magnitude > 1 and right * math.log2(magnitude) > 4096:
+                if magnitude > 1 and right * math.log2(magnitude) > _MAX_INT_BITS:
                     raise NodeError("template_error", "exponentiation result is too large", retryable=False)
         result = super().call_binop(context, operator, left, right)
-        if guard is not None and _sized(result) > guard.budget:
-            raise _too_long("value", guard)
+        if guard is not None:
+            check_result(result, guard)
         return result
 
     def guarded_concat(self, parts: tuple[Any, ...]) -> str:
-        result = "".join(map(str, parts))
-        guard = _GUARD.get()
-        if guard is not None and len(result) > guard.budget:
-            raise _too_long("value", guard)
-        return result
+        guard = GUARD.get()
+        if guard is not None:
+            sizes_of(parts, guard)
+        return "".join(map(str, parts))
 
+
+# Integers a template may build by * and **: far beyond any real use, far below a slow multiplication.
+_MAX_INT_BITS = 4096
 
 _ENV = TemplateEnvironment()
 
@@ -461,6 +545,9 @@ def _template_refs(ast: jinja_nodes.Template) -> set[str] | None:
     return refs
 
 
+_FOLD_MAX_CHARS = 10_000
+
+
 def compile_template(source: Any) -> tuple[Template, frozenset[str]]:
     """Compile a Jinja template in the sandbox; returns it with the node ids it references.
 
@@ -468,6 +555,9 @@ def compile_template(source: Any) -> tuple[Template, frozenset[str]]:
     """
     if not isinstance(source, str):
         raise ValueError(f"template must be a string, not {type(source).__name__}")
+    # Jinja folds constant expressions (``'x'|center(9**9)``) while compiling: under this small guard a
+    # fold that would build a large value is refused, so the expression is left to the render's guard.
+    token = GUARD.set(RenderGuard(_FOLD_MAX_CHARS, None, _FOLD_MAX_CHARS))
     try:
         ast = _ENV.parse(source)
         refs = _template_refs(ast)
@@ -476,16 +566,26 @@ def compile_template(source: Any) -> tuple[Template, frozenset[str]]:
         raise ValueError(f"template syntax error on line {exc.lineno}: {exc.message}") from None
     except RecursionError:
         raise ValueError("template nests too deeply") from None
+    finally:
+        GUARD.reset(token)
     return template, frozenset(refs or ())
 
 
 _DEADLINE_EVERY = 64
+DEFAULT_MAX_TEMPLATE_ITERATIONS = 100_000
 
 
-def render_template(template: Template, data: dict[str, Any], *, max_chars: int, deadline: float | None) -> str:
-    """Render with output size and deadline checks; every failure becomes a NodeError."""
-    guard = _RenderGuard(max_chars, deadline)
-    token = _GUARD.set(guard)
+def render_template(
+    template: Template,
+    data: dict[str, Any],
+    *,
+    max_chars: int,
+    deadline: float | None,
+    max_iterations: int = DEFAULT_MAX_TEMPLATE_ITERATIONS,
+) -> str:
+    """Render with output size, value size, loop budget and deadline checks; every failure becomes a NodeError."""
+    guard = RenderGuard(max_chars, deadline, max_iterations)
+    token = GUARD.set(guard)
     try:
         chunks: Iterator[str] = template.generate(data)
         parts: list[str] = []
@@ -493,7 +593,7 @@ def render_template(template: Template, data: dict[str, Any], *, max_chars: int,
         for count, chunk in enumerate(chunks, 1):
             total += len(chunk)
             if total > max_chars:
-                raise _too_long("output", guard)
+                raise too_long("output", guard)
             parts.append(chunk)
             if deadline is not None and count % _DEADLINE_EVERY == 0 and time.monotonic() > deadline:
                 raise NodeError("timeout", "template rendering ran past the deadline")
@@ -508,7 +608,9 @@ def render_template(template: Template, data: dict[str, Any], *, max_chars: int,
         raise NodeError("template_error", f"template failed: {exc}", retryable=False) from None
     except RecursionError:
         raise NodeError("template_error", "template recursed too deeply", retryable=False) from None
+    except MemoryError:
+        raise NodeError("payload_too_large", "template ran out of memory", retryable=False) from None
     except Exception as exc:
         raise NodeError("template_error", f"template failed: {type(exc).__name__}: {exc}", retryable=False) from None
     finally:
-        _GUARD.reset(token)
+        GUARD.reset(token)

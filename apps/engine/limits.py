@@ -25,8 +25,13 @@ class Limits:
     http_allowed_hosts: tuple[str, ...] = ()
     # How deep subworkflow nodes may nest: a top-level run has depth 0, its children depth 1, ...
     max_subworkflow_depth: int = 3
-    # Worker threads per run for branches that run concurrently.
+    # Worker threads per run tree for branches that run concurrently: a run and every subworkflow it
+    # starts share one budget, so a fan-out of fan-outs cannot hold more threads (and database
+    # connections) than this. A child run that finds no free thread runs its branches one by one.
     max_parallel_nodes: int = 8
+    # Loop iterations one template render may run (nested loops multiply; recursive loops count each
+    # level); also the largest range() a template may build. Time is bounded separately by the deadline.
+    max_template_iterations: int = 100_000
 
     def __post_init__(self) -> None:
         hosts = self.http_allowed_hosts
@@ -36,5 +41,7 @@ class Limits:
         object.__setattr__(self, "http_allowed_hosts", tuple(str(host).strip().lower().rstrip(".") for host in hosts))
         if self.max_parallel_nodes < 1:
             raise ValueError("max_parallel_nodes must be at least 1")
+        if self.max_template_iterations < 1:
+            raise ValueError("max_template_iterations must be at least 1")
         if self.max_subworkflow_depth < 0:
             raise ValueError("max_subworkflow_depth must not be negative")

@@ -39,7 +39,13 @@ def _compile_template(config: dict[str, Any], ctx: CompileContext) -> _TemplateC
 
 
 def _run_template(config: _TemplateConfig, ctx: RunContext) -> Any:
-    text = render_template(config.template, ctx.data, max_chars=ctx.limits.max_payload_bytes, deadline=ctx.deadline)
+    text = render_template(
+        config.template,
+        ctx.data,
+        max_chars=ctx.limits.max_payload_bytes,
+        deadline=ctx.deadline,
+        max_iterations=ctx.limits.max_template_iterations,
+    )
     if not config.parse_json:
         return text
     try:
@@ -71,6 +77,7 @@ TEMPLATE = NodeType(
     errors={
         "template_undefined": "the template uses a value that does not exist",
         "template_error": "rendering failed (type errors, too deep recursion, ...)",
+        "template_budget_exceeded": "the template ran more than `max_template_iterations` loop iterations",
         "sandbox_violation": "the template tried something the sandbox forbids",
         "invalid_json": 'with `"output": "json"`, the rendered text is not JSON',
     },

@@ -57,7 +57,13 @@ def rows_from(expression: Expression, ctx: RunContext, what: str) -> list[dict[s
 
 
 def render(template: Template, ctx: RunContext) -> str:
-    return render_template(template, ctx.data, max_chars=ctx.limits.max_payload_bytes, deadline=ctx.deadline)
+    return render_template(
+        template,
+        ctx.data,
+        max_chars=ctx.limits.max_payload_bytes,
+        deadline=ctx.deadline,
+        max_iterations=ctx.limits.max_template_iterations,
+    )
 
 
 @dataclass(frozen=True, slots=True)
