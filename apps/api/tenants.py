@@ -56,10 +56,12 @@ class TenantCreateSerializer(StrictSerializer):
     quota_executions = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
     isolation = serializers.ChoiceField(choices=Isolation.values, required=False, default=Isolation.STRICT)
     max_concurrent_runs = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    quota_mail_per_day = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
 
 
 class TenantUpdateSerializer(StrictSerializer):
-    """Every field optional: what is left out stays as it is; null means unlimited (or the default concurrency)."""
+    """Every field optional: what is left out stays as it is; null means unlimited (or the platform's default
+    concurrency and mail per day)."""
 
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     plan = serializers.CharField(max_length=40, required=False)
@@ -67,6 +69,7 @@ class TenantUpdateSerializer(StrictSerializer):
     quota_executions = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     isolation = serializers.ChoiceField(choices=Isolation.values, required=False)
     max_concurrent_runs = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    quota_mail_per_day = serializers.IntegerField(min_value=0, required=False, allow_null=True)
 
 
 def _principal(request):

@@ -16,7 +16,7 @@ from django.db import connection
 from apps.core.errors import NotFound
 from apps.tenants.models import Tenant
 
-_COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs, plan"
+_COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs, plan, quota_mail_per_day"
 _SQL = f"SELECT {_COLUMNS} FROM public.{Tenant._meta.db_table} WHERE id = %s"  # noqa: S608 (model metadata)
 _cache: dict[int, tuple[float, "TenantLimits"]] = {}
 
@@ -33,6 +33,7 @@ class TenantLimits:
     isolation: str
     max_concurrent_runs: int | None
     plan: str
+    quota_mail_per_day: int | None
 
 
 def tenant_limits(tenant_id: int) -> TenantLimits:

@@ -135,19 +135,22 @@ def _mails_sent(tenant_id: int, start, end) -> int:
 
 def _refuse_mail(tenant: Tenant | TenantLimits, limit: int, day: str) -> QuotaExceeded:
     return QuotaExceeded(
-        f"tenant '{tenant.slug}' has sent its {limit} email messages for {day} (NEXUS_MAIL_PER_TENANT_PER_DAY)",
+        f"tenant '{tenant.slug}' has sent its {limit} email messages for {day}",
         fields={"quota": "mail", "limit": limit, "period": day},
     )
 
 
 def mail_quota_consume(*, tenant: Tenant | TenantLimits) -> str | None:
-    """Take one message from the tenant's mail quota for the current UTC day (NEXUS_MAIL_PER_TENANT_PER_DAY).
+    """Take one message from the tenant's mail quota for the current UTC day (its `quota_mail_per_day`, else
+    NEXUS_MAIL_PER_TENANT_PER_DAY).
 
     Returns the counter's key for `mail_quota_release` if the message then is not sent. Raises QuotaExceeded,
     having taken nothing, at the limit. The counter is seeded from the day's `mail.sent` audit rows, so a
     flushed Redis forgets nothing; without Redis those rows decide (two concurrent sends may both pass the
     last slot), as for executions."""
-    limit = settings.NEXUS_MAIL_PER_TENANT_PER_DAY
+    limit = tenant.quota_mail_per_day
+    if limit is None:
+        limit = settings.NEXUS_MAIL_PER_TENANT_PER_DAY
     now = timezone.now()
     day = period_key(now, "day")
     if limit <= 0:

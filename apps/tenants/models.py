@@ -23,6 +23,8 @@ class Tenant(TenantMixin):
     # Quotas are stored and shown here; None means unlimited.
     quota_workflows = models.PositiveIntegerField(null=True, blank=True)
     quota_executions = models.PositiveIntegerField(null=True, blank=True)
+    # Email messages per UTC day (apps/mail); None means NEXUS_MAIL_PER_TENANT_PER_DAY.
+    quota_mail_per_day = models.PositiveIntegerField(null=True, blank=True)
     isolation = models.CharField(max_length=20, choices=Isolation.choices, default=Isolation.STRICT)
     # Runs of a strict tenant executing at once on the workers; None means NEXUS_TENANT_CONCURRENCY.
     max_concurrent_runs = models.PositiveIntegerField(null=True, blank=True)

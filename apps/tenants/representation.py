@@ -11,7 +11,11 @@ def tenant_data(tenant: Tenant, *, usage: dict | None = None) -> dict[str, Any]:
         "slug": tenant.slug,
         "name": tenant.name,
         "plan": tenant.plan,
-        "quotas": {"workflows": tenant.quota_workflows, "executions": tenant.quota_executions},
+        "quotas": {
+            "workflows": tenant.quota_workflows,
+            "executions": tenant.quota_executions,
+            "mail_per_day": tenant.quota_mail_per_day,  # null: the platform's NEXUS_MAIL_PER_TENANT_PER_DAY
+        },
         "usage": usage,
         "isolation": tenant.isolation,
         "max_concurrent_runs": tenant.max_concurrent_runs,

@@ -40,7 +40,14 @@ def require_platform_admin(principal: Principal | None, action: str) -> None:
 
 
 def _validated(
-    *, slug: str, plan: str, quota_workflows, quota_executions, isolation: str, max_concurrent_runs=None
+    *,
+    slug: str,
+    plan: str,
+    quota_workflows,
+    quota_executions,
+    isolation: str,
+    max_concurrent_runs=None,
+    quota_mail_per_day=None,
 ) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not isinstance(slug, str) or not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
@@ -50,6 +57,9 @@ def _validated(
     for name, value in (("quota_workflows", quota_workflows), ("quota_executions", quota_executions)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= QUOTA_MAX):
             problems[name] = "a whole number from 0, or null for unlimited"
+    mail = quota_mail_per_day
+    if mail is not None and (isinstance(mail, bool) or not isinstance(mail, int) or not 0 <= mail <= QUOTA_MAX):
+        problems["quota_mail_per_day"] = "a whole number from 0, or null for the platform's NEXUS_MAIL_PER_TENANT_PER_DAY"
     if isolation not in Isolation.values:
         problems["isolation"] = f"one of {', '.join(Isolation.values)}"
     if max_concurrent_runs is not None and (
@@ -70,6 +80,7 @@ def tenant_create(
     quota_executions: int | None = None,
     isolation: str = Isolation.STRICT,
     max_concurrent_runs: int | None = None,
+    quota_mail_per_day: int | None = None,
     principal: Principal | None = None,
 ) -> Tenant:
     """Create a tenant with its domain and schema in one transaction: all of it exists afterwards, or none of it.
@@ -85,6 +96,7 @@ def tenant_create(
         quota_executions=quota_executions,
         isolation=isolation,
         max_concurrent_runs=max_concurrent_runs,
+        quota_mail_per_day=quota_mail_per_day,
     )
     if len(name or "") > 200:
         problems["name"] = "at most 200 characters"
@@ -110,6 +122,7 @@ def tenant_create(
                 quota_executions=quota_executions,
                 isolation=isolation,
                 max_concurrent_runs=max_concurrent_runs,
+                quota_mail_per_day=quota_mail_per_day,
                 schema_name=schema_name,
             )
             tenant.save(verbosity=0)
@@ -143,6 +156,7 @@ def tenant_update(
     quota_executions=_UNCHANGED,
     isolation=_UNCHANGED,
     max_concurrent_runs=_UNCHANGED,
+    quota_mail_per_day=_UNCHANGED,
 ) -> Tenant:
     """Change what is given of a tenant's name, plan, quotas and isolation (None: unlimited, or the default
     concurrency). Lowering a quota below what is used removes nothing; it refuses what comes next. Takes effect
@@ -156,6 +170,7 @@ def tenant_update(
         "quota_executions": quota_executions,
         "isolation": isolation,
         "max_concurrent_runs": max_concurrent_runs,
+        "quota_mail_per_day": quota_mail_per_day,
     }
     changes = {field: value for field, value in given.items() if value is not _UNCHANGED}
     problems = _validated(
@@ -165,6 +180,7 @@ def tenant_update(
         quota_executions=changes.get("quota_executions"),
         isolation=changes.get("isolation", Isolation.STRICT),
         max_concurrent_runs=changes.get("max_concurrent_runs"),
+        quota_mail_per_day=changes.get("quota_mail_per_day"),
     )
     problems.pop("slug", None)  # an existing tenant's slug is not up for review
     if "name" in changes and (not isinstance(name, str) or len(name) > 200):

@@ -26,6 +26,7 @@ def register(verbs) -> None:
     create.add_argument("--quota-executions", dest="quota_executions", type=int, default=None, metavar="N")
     create.add_argument("--isolation", choices=Isolation.values, default=Isolation.STRICT)
     create.add_argument("--max-concurrent-runs", dest="max_concurrent_runs", type=int, default=None, metavar="N")
+    create.add_argument("--quota-mail-per-day", dest="quota_mail_per_day", type=int, default=None, metavar="N")
     # Options left out stay as they are (SUPPRESS keeps them out of the parsed options: None means "unlimited").
     update = leaf(sub, "update", update_tenant, "change a tenant's name, plan, quotas or isolation (platform admins)")
     update.add_argument("slug")
@@ -44,6 +45,9 @@ def register(verbs) -> None:
         metavar="N",
         help="a number, or 'default'",
     )
+    update.add_argument(
+        "--quota-mail-per-day", dest="quota_mail_per_day", type=_limit, default=unset, metavar="N", help="a number, or 'default'"
+    )
     leaf(sub, "suspend", suspend_tenant, "suspend a tenant: its credentials stop working").add_argument("slug")
     leaf(sub, "resume", resume_tenant, "resume a suspended tenant").add_argument("slug")
     delete = leaf(sub, "delete", delete_tenant, "drop a tenant's schema and everything it owns")
@@ -55,7 +59,7 @@ def _quota(value) -> str:
     return "unlimited" if value is None else str(value)
 
 
-_UPDATABLE = ("name", "plan", "quota_workflows", "quota_executions", "isolation", "max_concurrent_runs")
+_UPDATABLE = ("name", "plan", "quota_workflows", "quota_executions", "isolation", "max_concurrent_runs", "quota_mail_per_day")
 
 
 def _limit(value: str):
@@ -78,6 +82,7 @@ def _render_one(out, data: dict) -> None:
         f"plan        {data['plan']}",
         f"workflows   {used_workflows}{_quota(data['quotas']['workflows'])}",
         f"executions  {used_executions}{_quota(data['quotas']['executions'])}",
+        f"mail a day  {'default' if data['quotas']['mail_per_day'] is None else data['quotas']['mail_per_day']}",
         f"isolation   {data['isolation']}" + (f" (at most {concurrency} runs at once)" if data["isolation"] == "strict" else ""),
         f"active      {'yes' if data['active'] else 'no (suspended)'}",
         f"schema      {data['schema']}",
@@ -127,6 +132,7 @@ def create_tenant(ctx, options) -> None:
         quota_executions=options["quota_executions"],
         isolation=options["isolation"],
         max_concurrent_runs=options["max_concurrent_runs"],
+        quota_mail_per_day=options["quota_mail_per_day"],
     )
     _emit(ctx, tenant)
 

@@ -106,7 +106,7 @@ def test_the_api_refuses_the_run_past_the_quota_and_stores_nothing(client, make_
     }
     assert _runs(tenant, in_schema) == 2 and _counter(tenant) == 2
     detail = api.get("/api/v1/tenants/exq-api/").json()
-    assert detail["quotas"] == {"workflows": None, "executions": 2}
+    assert detail["quotas"] == {"workflows": None, "executions": 2, "mail_per_day": None}
     assert detail["usage"] == {"workflows": 1, "executions_this_period": 2, "period": period}
 
 

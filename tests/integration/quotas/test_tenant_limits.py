@@ -40,13 +40,16 @@ def test_a_platform_admin_changes_only_what_is_given(admin_api):
 
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert body["quotas"] == {"workflows": 3, "executions": 100}
+    assert body["quotas"] == {"workflows": 3, "executions": 100, "mail_per_day": None}
     assert (body["isolation"], body["max_concurrent_runs"]) == ("standard", 4)
     assert set(body["usage"]) == {"workflows", "executions_this_period", "period"}
     assert _limits("lim-api") == (3, 100, "standard", 4, "lim-api", "standard")
 
     response = admin_api.patch("/api/v1/tenants/lim-api/", {"quota_workflows": None, "max_concurrent_runs": None})
-    assert response.json()["quotas"] == {"workflows": None, "executions": 100} and response.json()["max_concurrent_runs"] is None
+    assert (
+        response.json()["quotas"] == {"workflows": None, "executions": 100, "mail_per_day": None}
+        and response.json()["max_concurrent_runs"] is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +87,7 @@ def test_the_cli_creates_and_updates_limits(capsys):
     code, out, err = nexus(capsys, "tenant", "update", "lim-cli", "--quota-executions=unlimited", "--quota-workflows=7", "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["quotas"] == {"workflows": 7, "executions": None} and data["max_concurrent_runs"] == 2
+    assert data["quotas"] == {"workflows": 7, "executions": None, "mail_per_day": None} and data["max_concurrent_runs"] == 2
     assert _limits("lim-cli") == (7, None, "strict", 2, "lim-cli", "standard")
 
     code, out, _ = nexus(capsys, "tenant", "update", "lim-cli", "--max-concurrent-runs=default", "--name=Limited")

@@ -45,7 +45,7 @@ def test_the_api_refuses_the_workflow_past_the_quota_and_stores_nothing(client, 
     }
     assert _slugs(tenant, in_schema) == ["one", "two"]
     detail = api.get("/api/v1/tenants/wfq-api/").json()
-    assert detail["quotas"] == {"workflows": 2, "executions": None}
+    assert detail["quotas"] == {"workflows": 2, "executions": None, "mail_per_day": None}
     assert detail["usage"]["workflows"] == 2 and detail["usage"]["executions_this_period"] == 0
 
 

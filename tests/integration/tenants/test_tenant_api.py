@@ -34,7 +34,7 @@ def test_a_platform_admin_creates_lists_and_shows_tenants(admin_api):
         "slug": "initech",
         "name": "Initech",
         "plan": "enterprise",
-        "quotas": {"workflows": 50, "executions": None},
+        "quotas": {"workflows": 50, "executions": None, "mail_per_day": None},
         "usage": {"workflows": 0, "executions_this_period": 0, "period": created["usage"]["period"]},
         "isolation": "standard",
         "max_concurrent_runs": None,
@@ -55,7 +55,7 @@ def test_a_platform_admin_creates_lists_and_shows_tenants(admin_api):
 def test_defaults_strict_isolation_and_unlimited_quotas(admin_api):
     created = admin_api.post("/api/v1/tenants/", {"slug": "hooli"}).json()
     assert (created["name"], created["plan"], created["isolation"]) == ("hooli", "standard", "strict")
-    assert created["quotas"] == {"workflows": None, "executions": None}
+    assert created["quotas"] == {"workflows": None, "executions": None, "mail_per_day": None}
 
 
 @pytest.mark.parametrize(

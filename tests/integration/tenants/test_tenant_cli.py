@@ -40,7 +40,7 @@ def test_create_show_list_suspend_resume_delete(capsys):
     assert code == 0, err
     created = json.loads(out)
     assert created["slug"] == "umbrella" and created["name"] == "Umbrella Corp" and created["plan"] == "enterprise"
-    assert created["quotas"] == {"workflows": 10, "executions": 1000} and created["isolation"] == "standard"
+    assert created["quotas"] == {"workflows": 10, "executions": 1000, "mail_per_day": None} and created["isolation"] == "standard"
     assert created["active"] is True and schema_present("t_umbrella")
 
     code, out, _ = nexus(capsys, "tenant", "show", "umbrella", "--json")
