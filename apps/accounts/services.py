@@ -5,6 +5,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 
+import redis
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -25,12 +26,15 @@ from apps.accounts.tokens import (
     token_pair_rotate,
 )
 from apps.audit.context import current_context
+from apps.audit.models import ActorType
 from apps.audit.services import audit_record, json_safe, public_tenant_id
 from apps.core.cache import TTLCache
 from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.events.access_notices import access_ended
+from apps.ratelimit.limiter import check as rate_limit_check
+from apps.ratelimit.limiter import limiter
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger("nexus.auth")
@@ -291,6 +295,12 @@ def login_attempted(
     It logs, and records `auth.login_succeeded` or `auth.login_failed` durably (a failed login's caller rolls
     back), under the tenant logged in to (or named, when it exists; else the public tenant). The client ip of
     the audit context (X-Forwarded-For from our proxy) wins over `ip`. Never give it the password.
+
+    A failed login proves nothing about who sent it, and anyone can name any tenant: its row is unauthenticated
+    (actor `anonymous`; what the client typed is in `claimed_username` and `claimed_tenant`), and at most
+    NEXUS_LOGIN_AUDIT_PER_MINUTE such rows go into one tenant's log a minute, so nobody can flood a tenant's audit
+    log from outside. Past that, one `auth.login_failures_suppressed` row marks the minute and each further
+    failure is only counted, in nexus_rate_limited_total{scope="login_audit"}.
     """
     if outcome == LoginOutcome.SUCCESS:
         logger.info("login succeeded: user=%r tenant=%s ip=%s channel=%s", username, tenant_slug, ip, channel)
@@ -298,19 +308,57 @@ def login_attempted(
         logger.warning("login failed: user=%r tenant=%s ip=%s channel=%s reason=%s", username, tenant_slug, ip, channel, reason)
     succeeded = outcome == LoginOutcome.SUCCESS
     named = Tenant.objects.filter(slug=tenant_slug).values_list("pk", flat=True).first() if tenant_slug else None
-    details = {"tenant": tenant_slug} if succeeded else {"tenant": tenant_slug, "reason": reason}
-    audit_record(
-        action="auth.login_succeeded" if succeeded else "auth.login_failed",
-        tenant_id=named,
-        actor=f"user:{username}",
-        actor_type="user",
-        target=f"user:{username}",
-        outcome="success" if succeeded else "denied",
-        details=json_safe(details),
-        channel=channel,
-        ip=current_context().ip or ip,
-        durable=True,
-    )
+    client_ip = current_context().ip or ip
+    if succeeded:
+        audit_record(
+            action="auth.login_succeeded",
+            tenant_id=named,
+            actor=f"user:{username}",
+            actor_type="user",
+            target=f"user:{username}",
+            outcome="success",
+            details=json_safe({"tenant": tenant_slug}),
+            channel=channel,
+            ip=client_ip,
+            durable=True,
+        )
+        return
+    common = {"tenant_id": named, "actor": "anonymous", "actor_type": ActorType.ANONYMOUS, "channel": channel, "ip": client_ip}
+    admitted = _failed_login_row_admitted(tenant_id=named, tenant_slug=tenant_slug if named else "")
+    if admitted is True:
+        audit_record(
+            action="auth.login_failed",
+            outcome="denied",
+            details=json_safe({"claimed_username": username, "claimed_tenant": tenant_slug, "reason": reason}),
+            durable=True,
+            **common,
+        )
+    elif admitted == "first_suppressed":
+        audit_record(
+            action="auth.login_failures_suppressed",
+            outcome="denied",
+            details={
+                "limit_per_minute": settings.NEXUS_LOGIN_AUDIT_PER_MINUTE,
+                "counted_in": 'nexus_rate_limited_total{scope="login_audit"}',
+            },
+            durable=True,
+            **common,
+        )
+
+
+def _failed_login_row_admitted(*, tenant_id: int | None, tenant_slug: str) -> bool | str:
+    """True while the tenant's failed-login rows are under NEXUS_LOGIN_AUDIT_PER_MINUTE (or Redis cannot say:
+    the row is then written, the login door itself failing closed); else "first_suppressed" for the first
+    failure over it in a minute, False for the rest."""
+    key = f"audit:login_failed:{tenant_id or 'public'}"
+    decision = rate_limit_check(key, settings.NEXUS_LOGIN_AUDIT_PER_MINUTE, 60.0, scope="login_audit", tenant=tenant_slug)
+    if decision is None or decision.allowed:
+        return True
+    try:
+        first = limiter().client.set(f"{limiter().prefix}{key}:suppressed", 1, nx=True, ex=60)
+    except redis.RedisError:
+        first = False
+    return "first_suppressed" if first else False
 
 
 def _login_tenant(*, user, tenant_slug: str | None) -> tuple[Tenant, str]:

@@ -269,6 +269,9 @@ NEXUS_LOGIN_THROTTLE_PERIOD_S = env.float("NEXUS_LOGIN_THROTTLE_PERIOD_S", defau
 # When that throttle cannot be checked (Redis down or slow), logins answer 503: fail closed (apps/ratelimit/middleware.py).
 # Bodies of the login, refresh and OAuth2 endpoints above this size get 413 before anything parses them.
 NEXUS_AUTH_MAX_BODY_BYTES = env.int("NEXUS_AUTH_MAX_BODY_BYTES", default=8192)
+# Failed logins (unauthenticated, naming any tenant) written into one tenant's audit log per minute at most; the
+# rest are counted in nexus_rate_limited_total{scope="login_audit"} (apps/accounts/services.py login_attempted).
+NEXUS_LOGIN_AUDIT_PER_MINUTE = env.int("NEXUS_LOGIN_AUDIT_PER_MINUTE", default=30)
 # GET /metrics (Prometheus) answers a platform admin's credential, or `Authorization: Bearer <this token>` when
 # set; with ALLOW_LOOPBACK, also a caller on this machine without credential (the client address, as the proxy
 # forwarded it). Every figure covers all tenants, so no tenant user ever gets them.

@@ -14,4 +14,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Every request is still checked against Redis, but no plan or login limit is within reach: the suite shares one
 # Redis (and tenant ids) with other test runs. The rate-limit tests set real, low limits with override_settings.
 NEXUS_RATE_LIMIT_PLANS = {plan: dict.fromkeys(limits, 10**9) for plan, limits in NEXUS_RATE_LIMIT_PLANS.items()}
-NEXUS_LOGIN_THROTTLE_ACCOUNT = NEXUS_LOGIN_THROTTLE_IP = 10**9
+NEXUS_LOGIN_THROTTLE_ACCOUNT = NEXUS_LOGIN_THROTTLE_IP = NEXUS_LOGIN_AUDIT_PER_MINUTE = 10**9

@@ -131,19 +131,21 @@ def test_a_failed_and_a_good_login_are_recorded(login, make_user, audit_rows, ne
 
     assert failed.status_code == 401 and good.status_code == 200
     failure, success = audit_rows()
-    common = {"actor": "user:ann", "actor_type": "user", "target": "user:ann", "channel": "api"}
+    # a failure proves nothing about who sent it: unauthenticated, with what the client claimed
     assert (failure.action, failure.outcome, failure.ip) == ("auth.login_failed", "denied", "127.0.0.1")
-    assert failure.details == {"tenant": "acme", "reason": "invalid_credentials"}
+    assert (failure.actor, failure.actor_type, failure.target, failure.channel) == ("anonymous", "anonymous", "", "api")
+    assert failure.details == {"claimed_username": "ann", "claimed_tenant": "acme", "reason": "invalid_credentials"}
     assert (success.action, success.outcome, success.ip) == ("auth.login_succeeded", "success", "198.51.100.7")
+    assert (success.actor, success.actor_type, success.target, success.channel) == ("user:ann", "user", "user:ann", "api")
     assert success.tenant_id == failure.tenant_id == nexus_world["tenants"]["acme"].pk
-    assert all(getattr(row, name) == value for row in (failure, success) for name, value in common.items())
 
 
 def test_a_login_to_no_known_tenant_is_recorded_under_the_public_tenant(login, audit_rows):
     from apps.audit.services import public_tenant_id
 
     assert login("nobody", "whatever-it-is", tenant="no-such-tenant").status_code == 401
-    only(audit_rows(), action="auth.login_failed", tenant_id=public_tenant_id(), actor="user:nobody", outcome="denied")
+    row = only(audit_rows(), action="auth.login_failed", tenant_id=public_tenant_id(), actor="anonymous", outcome="denied")
+    assert row.details["claimed_username"] == "nobody"
 
 
 def test_login_attempted_records_cli_logins_too(audit_rows):
@@ -151,8 +153,41 @@ def test_login_attempted_records_cli_logins_too(audit_rows):
 
     login_attempted(username="bob", tenant_slug=None, outcome="failure", ip=None, reason="invalid_credentials", channel="cli")
 
-    row = only(audit_rows(), action="auth.login_failed", channel="cli", actor="user:bob", ip=None)
-    assert row.details == {"tenant": None, "reason": "invalid_credentials"}
+    row = only(audit_rows(), action="auth.login_failed", channel="cli", actor="anonymous", ip=None)
+    assert row.details == {"claimed_username": "bob", "claimed_tenant": None, "reason": "invalid_credentials"}
+
+
+def test_failed_login_rows_are_capped_per_tenant_and_minute(login, audit_rows, settings, nexus_world):
+    import uuid
+
+    from apps.ops.metrics import counter_field, counter_key
+    from apps.ops.redis_client import redis_client
+
+    # given a cap of 3 rows a minute, counted from zero (a key prefix of this test's own)
+    settings.NEXUS_RATE_LIMIT_PREFIX = f"nexus:rl-test:{uuid.uuid4().hex[:12]}:"
+    settings.NEXUS_LOGIN_AUDIT_PER_MINUTE = 3
+    field = counter_field("rate_limited", {"tenant": "globex", "scope": "login_audit"})
+    counted_before = int(redis_client().hget(counter_key("rate_limited"), field) or 0)
+
+    # when an outsider sends 8 failed logins naming globex, as 8 different "users"
+    statuses = [login(f"boss-{n}", "guess-guess-guess", tenant="globex").status_code for n in range(8)]
+
+    # then every one is refused, 3 are recorded one by one, one row marks the rest, which are counted
+    assert statuses == [401] * 8
+    rows = audit_rows(tenant_id=nexus_world["tenants"]["globex"].pk)
+    assert [(row.action, row.actor, row.details.get("claimed_username")) for row in rows] == [
+        ("auth.login_failed", "anonymous", "boss-0"),
+        ("auth.login_failed", "anonymous", "boss-1"),
+        ("auth.login_failed", "anonymous", "boss-2"),
+        ("auth.login_failures_suppressed", "anonymous", None),
+    ]
+    assert rows[-1].details == {"limit_per_minute": 3, "counted_in": 'nexus_rate_limited_total{scope="login_audit"}'}
+    assert int(redis_client().hget(counter_key("rate_limited"), field)) - counted_before == 5
+    # and another tenant's log is not affected
+    assert login("boss-9", "guess-guess-guess", tenant="acme").status_code == 401
+    only(audit_rows(tenant_id=nexus_world["tenants"]["acme"].pk), action="auth.login_failed", actor="anonymous")
+    for key in redis_client().scan_iter(settings.NEXUS_RATE_LIMIT_PREFIX + "*"):
+        redis_client().delete(key)
 
 
 def test_api_keys_created_and_revoked(acme, owner, audit_rows):
