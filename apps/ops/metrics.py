@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 
 from apps.ops.redis_client import redis_client
-from apps.ops.services import WORKER_KEY_PREFIX
+from apps.ops.services import workers_live_count
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class RedisCollector:
         client = redis_client()
         try:
             hashes = {name: client.hgetall(counter_key(name)) for name in COUNTERS}
-            workers = sum(1 for _ in client.scan_iter(WORKER_KEY_PREFIX + "*", count=1000))
+            workers = workers_live_count()
         except redis.RedisError as error:
             logger.warning("metrics: Redis unreachable, counters left out of this scrape: %s", error)
             yield GaugeMetricFamily("nexus_redis_up", "1 when the shared counters in Redis could be read", value=0)

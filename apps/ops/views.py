@@ -1,5 +1,5 @@
-"""Operations endpoints: /health for load balancers and people (no credential, no tenant data), /metrics for
-Prometheus (platform operators only)."""
+"""Operations endpoints: /health for load balancers and people (terse without credential, detailed for platform
+admins; no tenant data), /metrics for Prometheus (platform operators only)."""
 
 import hmac
 import ipaddress
@@ -12,11 +12,18 @@ from apps.audit.context import current_context
 from apps.audit.services import audit_denied
 from apps.core.errors import ApplicationError
 from apps.ops.metrics import metrics_exposition
-from apps.ops.services import health_check
+from apps.ops.services import health_check, health_summary
 
 
 def health(request) -> JsonResponse:
-    report = health_check()
+    """The status for anyone (load balancers ask every 2 s: it must stay cheap and say nothing about the machines);
+    host names, pids, latencies, errors and worker names for a platform admin's credential (the tenant middleware
+    has resolved it: a bad one is already a 401), or a caller on this machine when NEXUS_METRICS_ALLOW_LOOPBACK."""
+    principal = getattr(request, "principal", None)
+    operator = (principal is not None and principal.is_platform_admin) or (
+        principal is None and settings.NEXUS_METRICS_ALLOW_LOOPBACK and _loopback(current_context().ip)
+    )
+    report = health_check() if operator else health_summary()
     return JsonResponse(report, status=200 if report["status"] != "down" else 503)
 
 
