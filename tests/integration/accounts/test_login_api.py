@@ -400,3 +400,19 @@ def test_only_platform_admins_set_passwords_and_weak_ones_are_refused(make_user,
         user_password_set(principal=_platform_admin(), username="ann", password="short")
     assert refused.value.fields == {"password": "This password is too short. It must contain at least 10 characters."}
     assert get_user_model().objects.get(username="ann").password == before
+
+
+def test_a_membership_the_directory_takes_away_revokes_that_tenants_refresh_tokens(make_user, login, client):
+    from apps.accounts.auth_config import parse_role_map
+    from apps.accounts.services import memberships_sync_from_groups
+
+    ann = make_user("ann", acme="developer", globex="viewer")
+    acme_refresh = login("ann", "a-long-password-1", tenant="acme").json()["refresh"]
+    globex_refresh = login("ann", "a-long-password-1", tenant="globex").json()["refresh"]
+    role_map = parse_role_map({"cn=devs,ou=groups,dc=example,dc=test": {"tenant": "acme", "role": "developer"}})
+
+    # when ann's directory groups no longer grant her a role in acme
+    assert memberships_sync_from_groups(user=ann, group_dns=[], role_map=role_map) == {"acme": None}
+
+    assert _refresh(client, acme_refresh).status_code == 401
+    assert _refresh(client, globex_refresh).status_code == 200
