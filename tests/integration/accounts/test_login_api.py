@@ -416,3 +416,7 @@ def test_a_membership_the_directory_takes_away_revokes_that_tenants_refresh_toke
 
     assert _refresh(client, acme_refresh).status_code == 401
     assert _refresh(client, globex_refresh).status_code == 200
+    # and when they grant it again, the token from before stays dead
+    memberships_sync_from_groups(user=ann, group_dns=["cn=devs,ou=groups,dc=example,dc=test"], role_map=role_map)
+    assert _refresh(client, acme_refresh).status_code == 401
+    assert login("ann", "a-long-password-1", tenant="acme").status_code == 200
