@@ -322,6 +322,8 @@ def main() -> None:
     from tests.e2e.conftest import Installation, http
 
     installation = Installation(Path(tempfile.mkdtemp(prefix="nexus-fanout-")), redis_db=REDIS_DB)
+    # Every subscriber uses the one key: lift the per-credential socket cap (50 by default) above them.
+    installation.env["NEXUS_WS_MAX_PER_CREDENTIAL"] = str(SUBSCRIBERS + 10)
     context = multiprocessing.get_context("spawn")
     processes, controls = [], []
     try:
