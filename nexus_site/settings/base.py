@@ -179,6 +179,9 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/nexus")
+# The same database as the role that owns the schema: `nexus up`/`nexus setup` migrate and bootstrap with it, and
+# every process serves as DATABASE_URL's less privileged role (apps/ops/database_roles.py, docs/deploy-postgres.md).
+NEXUS_MIGRATE_DATABASE_URL = env("NEXUS_MIGRATE_DATABASE_URL", default="")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 # Persistent connections: connecting per request costs ~10 ms (STACK.md). ASGI processes override this

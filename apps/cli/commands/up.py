@@ -21,6 +21,7 @@ from rich.panel import Panel
 from apps.cli.commands import leaf
 from apps.core.errors import ApplicationError
 from apps.ops.bootstrap import bootstrap
+from apps.ops.database_roles import migration_connection
 from apps.ops.redis_client import redis_client
 
 HEALTH_WAIT_S = 120
@@ -116,14 +117,16 @@ def _announce_when_healthy(
 
 
 def prepare() -> tuple[dict | None, Path]:
-    """Everything before the processes start; safe to repeat. Returns credentials created this time, if any."""
-    ensure_database()
+    """Everything before the processes start; safe to repeat. Returns credentials created this time, if any.
+    With NEXUS_MIGRATE_DATABASE_URL, as the role that owns the schema; the processes then serve as DATABASE_URL's."""
     try:
         redis_client().ping()
     except Exception as error:
         raise ApplicationError(f"Redis at {settings.REDIS_URL} is not reachable: {error}", code="redis_unavailable") from None
-    call_command("migrate_schemas", interactive=False, verbosity=0)
-    credentials = bootstrap(default_tenant=settings.NEXUS_DEFAULT_TENANT)
+    with migration_connection():
+        ensure_database()
+        call_command("migrate_schemas", interactive=False, verbosity=0)
+        credentials = bootstrap(default_tenant=settings.NEXUS_DEFAULT_TENANT)
     credentials_path = Path(settings.NEXUS_DATA_DIR) / "credentials.json"
     if credentials:
         write_credentials(credentials, f"http://{settings.NEXUS_HOST}:{settings.NEXUS_PORT}")
