@@ -1,10 +1,12 @@
 """Access notices: a committed change that ends credentials, told at once to every daphne process.
 
 Revoking a key or an application, removing a member, suspending or deleting a tenant calls `access_ended()`
-in its transaction; once it commits, one small notice is PUBLISHed on `access_channel()`, which every event
-hub (apps/realtime/hub.py) subscribes to while it has sockets. The hub closes the WebSockets the notice
-concerns, in every process, within a pub/sub round trip. Pub/sub is at-most-once: a notice lost with a
-broken connection is caught by the hub's periodic re-check of every socket's credential (NEXUS_WS_RECHECK_S),
+in its transaction; changing an application's scopes or revoking one of its OAuth2 tokens calls
+`access_changed()` (its sockets' credentials are resolved again at once; those no longer allowed close). Once
+the transaction commits, one small notice is PUBLISHed on `access_channel()`, which every event hub
+(apps/realtime/hub.py) subscribes to while it has sockets. The hub closes the WebSockets the notice concerns,
+in every process, within a pub/sub round trip. Pub/sub is at-most-once: a notice lost with a broken
+connection is caught by the hub's periodic re-check of every socket's credential (NEXUS_WS_RECHECK_S),
 so a notice is the fast path, never the only one.
 
 The send is synchronous, after commit: the CLI is a short process, and a revocation is rare. Its failure is
@@ -24,7 +26,15 @@ from apps.events.fanout import access_channel
 logger = logging.getLogger(__name__)
 
 REASONS = frozenset(
-    {"apikey_revoked", "application_revoked", "tokens_revoked", "member_removed", "tenant_suspended", "tenant_deleted"}
+    {
+        "apikey_revoked",
+        "application_revoked",
+        "application_changed",
+        "tokens_revoked",
+        "member_removed",
+        "tenant_suspended",
+        "tenant_deleted",
+    }
 )
 
 _client: redis.Redis | None = None
@@ -58,6 +68,12 @@ def access_ended(
         if value is not None:
             notice[field] = value
     transaction.on_commit(lambda: _send(notice))
+
+
+def access_changed(*, tenant_id: int, application_id: str) -> None:
+    """After commit, have every daphne process resolve the credentials of the application's sockets again now
+    (its scopes changed, or one of its OAuth2 tokens was revoked): those no longer allowed close."""
+    access_ended(reason="application_changed", tenant_id=tenant_id, application_id=application_id)
 
 
 def _send(notice: dict) -> None:

@@ -27,7 +27,7 @@ from apps.audit.services import audit_denied, audit_record, json_safe
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
-from apps.events.access_notices import access_ended
+from apps.events.access_notices import access_changed, access_ended
 from apps.integrations.models import Application
 from apps.integrations.secrets import new_salt, webhook_secret
 from apps.integrations.selectors import WRITE_ACTION, app_access
@@ -298,6 +298,8 @@ def app_update(
             setattr(app, field, value)
         if changes:
             app.save(update_fields=list(changes))
+        if "scopes" in changes:  # its sockets are held to the new scopes at once
+            access_changed(tenant_id=tenant.pk, application_id=app.id)
         if "name" in changes:
             ApiKey.objects.filter(pk=app.api_key_id).update(name=f"{app.name} ({app.id})"[:200])
             get_application_model().objects.filter(pk=app.oauth_application_id).update(name=f"{app.name} ({app.id})"[:255])
@@ -473,6 +475,7 @@ def oauth_token_revoked(*, client_id: str | None, channel: str = "api") -> None:
     app = _application_for_client_id(client_id)
     if app is None:
         return
+    access_changed(tenant_id=app.tenant_id, application_id=app.id)  # a socket on the revoked token closes now
     audit_record(
         action="oauth.token_revoked",
         tenant_id=app.tenant_id,

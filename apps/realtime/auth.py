@@ -85,6 +85,8 @@ def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tu
 def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None:
     """(close code, reason) when an access notice of this socket's tenant ends `principal`'s access."""
     reason = notice.get("reason")
+    if reason == "application_changed":  # decided by resolving the credential again (notice_rechecks)
+        return None
     if reason in ("tenant_suspended", "tenant_deleted"):
         return CLOSE_FORBIDDEN, reason
     if "api_key" in notice and principal.api_key_id == notice["api_key"]:
@@ -95,6 +97,11 @@ def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None
     if "user" in notice and principal.user_id == notice["user"] and not principal.is_platform_admin:
         return CLOSE_FORBIDDEN, reason
     return None
+
+
+def notice_rechecks(notice: dict, principal: Principal) -> bool:
+    """Does an access notice ask for `principal`'s credential to be resolved again now?"""
+    return notice.get("reason") == "application_changed" and principal.application_id == notice.get("application")
 
 
 def notice_caches_clear() -> None:

@@ -40,6 +40,7 @@ from apps.realtime.auth import (
     CLOSE_UNAUTHENTICATED,
     access_refusal,
     credential_holder,
+    notice_rechecks,
     notice_refusal,
     recheck_refusal,
 )
@@ -186,6 +187,8 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
     def may_read(self, event_type: str) -> bool:
         readable = self.readable.get(event_type)
         if readable is None:
+            if len(self.readable) >= 256:  # a workflow may name its own event types: keep the memo bounded
+                self.readable.clear()
             readable = self.readable[event_type] = can_read_event(self.principal, event_type)
         return readable
 
@@ -193,11 +196,14 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.joined = False
         asyncio.get_running_loop().create_task(self.close(code=CLOSE_INTERRUPTED, reason="events_interrupted"))
 
-    def access_notice(self, notice: dict) -> None:
-        """Called by the hub for an access notice of this socket's tenant (apps/events/access_notices.py)."""
+    def access_notice(self, notice: dict) -> bool:
+        """Called by the hub for an access notice of this socket's tenant (apps/events/access_notices.py);
+        True when the credential is to be resolved again now."""
         refusal = notice_refusal(notice, self.principal)
         if refusal is not None:
             self.end(*refusal)
+            return False
+        return notice_rechecks(notice, self.principal)
 
     def credential_checked(self, resolved) -> None:
         """Called by the hub with this socket's credential resolved again: close, or stream as the principal now is."""

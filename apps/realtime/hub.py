@@ -100,7 +100,7 @@ class Subscriber(Protocol):
 
     def interrupted(self) -> None: ...
 
-    def access_notice(self, notice: dict) -> None: ...
+    def access_notice(self, notice: dict) -> bool: ...  # True: resolve its credential again now
 
     def credential_checked(self, resolved) -> None: ...
 
@@ -232,17 +232,27 @@ class Hub:
             return
         notice_caches_clear()
         tenant = self._tenants.get(tenant_id)
+        again = []
         for subscriber in tenant.all() if tenant is not None else ():
             try:
-                subscriber.access_notice(notice)
+                if subscriber.access_notice(notice):
+                    again.append(subscriber)
             except Exception:
                 logger.exception("event hub: an access notice failed on a socket")
+        if again:
+            asyncio.get_running_loop().create_task(self._recheck_now(again))
 
-    async def recheck(self) -> int:
-        """Resolve every local socket's credential again and hand each socket the answer; returns how many
-        credentials were resolved."""
+    async def _recheck_now(self, subscribers: list[Subscriber]) -> None:
+        try:
+            await self.recheck(subscribers)
+        except Exception:  # the periodic re-check tries again
+            logger.exception("event hub: could not re-check the sockets an access notice named")
+
+    async def recheck(self, subscribers: list[Subscriber] | None = None) -> int:
+        """Resolve the credential of every local socket (or of `subscribers`) again and hand each socket the
+        answer; returns how many credentials were resolved."""
         by_credential: dict[str, list[Subscriber]] = {}
-        for subscriber in self.subscribers():
+        for subscriber in self.subscribers() if subscribers is None else subscribers:
             by_credential.setdefault(subscriber.credential, []).append(subscriber)
         credentials = list(by_credential)
         for start in range(0, len(credentials), RECHECK_BATCH):

@@ -232,6 +232,31 @@ def test_the_recheck_runs_on_its_own_every_interval(nexus_world, settings, make_
     async_to_sync(scenario)()
 
 
+def test_narrowing_an_applications_scopes_rechecks_its_sockets_at_once(nexus_world, django_capture_on_commit_callbacks):
+    from apps.integrations.services import app_register, app_update
+
+    acme = nexus_world["tenants"]["acme"]
+    app, secrets = app_register(
+        principal=_system(acme), tenant=acme, name="shrinking", scopes=["executions:read", "workflows:read"]
+    )
+
+    def narrow(scopes: list[str]):
+        with django_capture_on_commit_callbacks(execute=True):
+            app_update(principal=_system(acme), tenant=acme, app_id=app.id, scopes=scopes)
+
+    async def scenario():
+        socket = await _open("/ws/tenant/", secrets["api_key"])
+        await sync_to_async(narrow)(["executions:read"])  # still may stream: re-resolved, kept, narrower events
+        assert await socket.receive_nothing(timeout=0.3)
+        await sync_to_async(_publish_in)(acme, ["workflow.created", "execution.completed"], django_capture_on_commit_callbacks)
+        assert json.loads(await socket.receive_from(timeout=3))["type"] == "execution.completed"
+        await sync_to_async(narrow)(["workflows:read"])  # no longer reads executions: closed, without a re-check tick
+        assert await _closed_with(socket, timeout=2) == (4403, "permission_denied")
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_a_socket_hears_only_the_events_its_principal_may_read(nexus_world, django_capture_on_commit_callbacks):
     from apps.integrations.services import app_register
 
