@@ -379,8 +379,9 @@ EMAIL_HOST_PASSWORD = env("NEXUS_EMAIL_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("NEXUS_EMAIL_TLS", default=False)
 EMAIL_TIMEOUT = env.int("NEXUS_EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("NEXUS_EMAIL_FROM", default="nexus@localhost")
-# Mail a tenant may send (the `email` node and MCP send_email_report, apps/mail): messages per UTC day (0: none),
-# and the recipients allowed: exact addresses and `@domain` entries, case-insensitive; empty: anyone.
+# Mail a tenant may send (the `email` node and MCP send_email_report, apps/mail): messages per UTC day (0: none;
+# a tenant's own quota_mail_per_day overrides it), and the recipients allowed: exact addresses and `@domain`
+# entries, case-insensitive; empty: anyone.
 NEXUS_MAIL_PER_TENANT_PER_DAY = env.int("NEXUS_MAIL_PER_TENANT_PER_DAY", default=500)
 NEXUS_MAIL_ALLOWED_RECIPIENTS = tuple(entry.strip().lower() for entry in env.list("NEXUS_MAIL_ALLOWED_RECIPIENTS", default=[]))
 for _entry in NEXUS_MAIL_ALLOWED_RECIPIENTS:
