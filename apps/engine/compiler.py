@@ -14,8 +14,10 @@ from .errors import ConfigError, DefinitionError, format_path, schema_error_loca
 from .expressions import Expression, compile_expression
 from .limits import Limits
 from .nodes import default_registry
-from .registry import META_VALIDATOR, CompileContext, NodeRegistry, NodeType
+from .registry import CompileContext, NodeRegistry, NodeType
 from .runtime import CompiledNode, CompiledWorkflow, Edge, describe_exception
+from .schemas import META_VALIDATOR as SCHEMA_META_VALIDATOR
+from .schemas import regex_problems, schema_validator
 
 __all__ = ["compile_workflow"]
 
@@ -206,7 +208,7 @@ class _Compiler:
         schema = definition.get("inputs", _DEFAULT_INPUT_SCHEMA)
         if not isinstance(schema, dict):
             return _DEFAULT_INPUT_SCHEMA, None
-        problems = list(META_VALIDATOR.iter_errors(schema))
+        problems = list(SCHEMA_META_VALIDATOR.iter_errors(schema))
         for problem in problems:
             self.error(None, format_path(["inputs", *problem.absolute_path]), problem.message)
         if schema.get("type") != "object":
@@ -214,9 +216,13 @@ class _Compiler:
         for path, ref in _schema_refs(schema, ["inputs"]):
             if not ref.startswith("#"):
                 self.error(None, format_path(path), f"only local references are allowed, not {ref!r}")
-        if problems:
+        # Input patterns run on RE2 (linear time): one it cannot run is refused now, not at run time.
+        regexes = regex_problems(schema, ["inputs"])
+        for problem in regexes:
+            self.error(None, problem["field"], problem["message"])
+        if problems or regexes:
             return schema, None
-        return schema, Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return schema, schema_validator(schema)
 
     # -------------------------------------------------------------------------------------- nodes
 

@@ -59,7 +59,9 @@ _LIMIT_NOTES = {
     "allow_private_network": "lets `http_request` reach loopback and private addresses",
     "http_allowed_hosts": "host names `http_request` may reach whatever they resolve to",
     "max_subworkflow_depth": "how deep `subworkflow` calls may nest",
-    "max_parallel_nodes": "worker threads per run for concurrent branches",
+    "max_parallel_nodes": "worker threads for concurrent branches, shared by a run and all its subworkflow runs",
+    "max_template_iterations": "loop iterations one template render may run (nested and recursive loops count "
+    "every pass), and the longest `range()`",
 }
 
 
@@ -178,8 +180,9 @@ def render_markdown(registry: NodeRegistry = default_registry) -> str:
         "",
         "**Pure** nodes do no I/O and have no side effects. A workflow whose nodes are all pure and CPU-light "
         "(and that has no retries) may run inline in the web process when the caller waits; any other runs on a "
-        "worker. Independent branches run concurrently: nodes that are not pure and CPU-light go to a per-run "
-        "thread pool (`max_parallel_nodes`).",
+        "worker. Independent branches run concurrently: nodes that are not pure and CPU-light go to worker "
+        "threads, at most `max_parallel_nodes` for a run and its subworkflow runs together; a subworkflow run "
+        "that finds none free runs its branches one after another on its caller's thread.",
         "",
         "| type | pure | summary |",
         "|---|---|---|",
@@ -205,7 +208,20 @@ def render_markdown(registry: NodeRegistry = default_registry) -> str:
     defaults = Limits()
     for item in dataclasses.fields(Limits):
         lines.append(f"| `{item.name}` | `{_json(getattr(defaults, item.name))}` | {_LIMIT_NOTES.get(item.name, '')} |")
-    lines.append("")
+    lines += [
+        "",
+        "Templates check the run deadline on every loop iteration and call: a template still running at the "
+        "deadline ends the run `timed_out`, one that runs more than `max_template_iterations` loop iterations "
+        "fails with `template_budget_exceeded`. No value a template builds (through filters, methods, "
+        "`str.format`, `%`, `*`, `+`, `~`, block bodies or printing) may exceed twice `max_payload_bytes` "
+        "characters: where the size follows from the arguments (`center(n)`, `'{:>n}'`, `replace`, `join`, "
+        "`indent`, `wordwrap`...) the value is refused before it is built (`payload_too_large`).",
+        "",
+        "Regular expressions in the input schema (`pattern`, `patternProperties`, `format: regex`) run on RE2, "
+        "a linear-time engine: matching cannot take exponential time, and patterns RE2 does not support "
+        "(backreferences, lookaround) are refused when the workflow is saved, naming the field.",
+        "",
+    ]
     for node_type in types:
         lines += _node_section(node_type)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -5,7 +5,6 @@ import logging
 import time
 from contextlib import contextmanager
 
-import jsonschema
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from django.conf import settings
@@ -18,6 +17,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
 from apps.engine import CompiledWorkflow, InputError, RunResult
+from apps.engine.schemas import schema_validator
 from apps.events.hooks import connection_tenant, hooks_interested
 from apps.events.origin import current_origin
 from apps.events.presence import subscribers_present
@@ -453,7 +453,7 @@ def _case_failures(case: dict, execution: Execution) -> list[str]:
         elif outputs[key] != value:
             failures.append(f"output '{key}' is {outputs[key]!r}, expected {value!r}")
     if "expect_schema" in case:
-        for error in jsonschema.Draft202012Validator(case["expect_schema"]).iter_errors(outputs):
+        for error in schema_validator(case["expect_schema"]).iter_errors(outputs):
             path = ".".join(str(p) for p in error.absolute_path) or "outputs"
             failures.append(f"{path}: {error.message}")
     return failures

@@ -7,11 +7,12 @@ A stored definition is the engine's document (`inputs`, `nodes`, `edges`, `outpu
 from collections import OrderedDict
 from threading import Lock
 
-import jsonschema
 from django.conf import settings
 
 from apps.core.errors import ValidationFailed
 from apps.engine import CompiledWorkflow, DefinitionError, Limits, compile_workflow
+from apps.engine.schemas import META_VALIDATOR as SCHEMA_META_VALIDATOR
+from apps.engine.schemas import regex_problems
 
 _CACHE_SIZE = 2048
 _cache: "OrderedDict[str, CompiledWorkflow]" = OrderedDict()
@@ -56,10 +57,14 @@ def _validate_tests(tests) -> dict[str, str]:
         if "expect" in case and not isinstance(case["expect"], dict):
             fields[f"{where}.expect"] = "must be an object of expected outputs"
         if "expect_schema" in case:
-            try:
-                jsonschema.Draft202012Validator.check_schema(case["expect_schema"])
-            except jsonschema.SchemaError as error:
+            expect_schema = case["expect_schema"]
+            error = next(iter(SCHEMA_META_VALIDATOR.iter_errors(expect_schema)), None)
+            if error is not None:
                 fields[f"{where}.expect_schema"] = f"not a valid JSON Schema: {error.message}"
+            else:
+                # Its patterns run on RE2 against the outputs (linear time): refuse what RE2 cannot run.
+                for problem in regex_problems(expect_schema, []):
+                    fields[f"{where}.expect_schema.{problem['field']}"] = problem["message"]
         if "expect_status" in case and case["expect_status"] not in RUN_STATUSES:
             fields[f"{where}.expect_status"] = f"one of {', '.join(RUN_STATUSES)}"
         if not {"expect", "expect_schema", "expect_status"} & set(case):
