@@ -5,7 +5,7 @@ from .errors import ConfigError, DefinitionError, EngineError, InputError, NodeE
 from .limits import Limits
 from .nodes import default_registry
 from .registry import CompileContext, NodeRegistry, NodeType, RunContext
-from .runtime import CompiledWorkflow, RunResult
+from .runtime import CompiledWorkflow, RunResult, ThreadBudget
 
 __all__ = [
     "CompileContext",
@@ -21,6 +21,7 @@ __all__ = [
     "RunContext",
     "RunInterrupted",
     "RunResult",
+    "ThreadBudget",
     "compile_workflow",
     "default_registry",
 ]

@@ -104,14 +104,25 @@ class EventsPort(Protocol):
 class WorkflowsPort(Protocol):
     """``ports["workflows"]``: runs of other workflows of the same tenant (used by ``subworkflow``)."""
 
-    def run(self, *, workflow: str, inputs: dict[str, Any], environment: str, depth: int) -> dict[str, Any]:
+    def run(
+        self,
+        *,
+        workflow: str,
+        inputs: dict[str, Any],
+        environment: str,
+        depth: int,
+        deadline: float | None = None,
+        threads: Any = None,
+    ) -> dict[str, Any]:
         """Run the workflow deployed as `workflow` (slug or id) in `environment` with `inputs`, wait for it,
         and return ``{"execution_id": "run_…", "status": <run status>, "outputs": {...}, "error": {...}|None}``.
 
         `depth` is the child's subworkflow depth (the caller's + 1): pass it as ``execute(depth=...)`` so
-        nesting limits hold. The engine has already refused depths above ``max_subworkflow_depth``.
-        A child that ends failed, timed_out or cancelled is reported through "status" and "error", not
-        raised; raise NodeError (e.g. ``workflow_not_found``) when the child cannot be started.
+        nesting limits hold. `deadline` (time.monotonic()) is what is left of the calling node's time and
+        `threads` the run tree's ThreadBudget: pass both to ``execute`` so a tree of runs keeps one deadline
+        and one budget of worker threads (and database connections). The engine has already refused depths
+        above ``max_subworkflow_depth``. A child that ends failed, timed_out or cancelled is reported through
+        "status" and "error", not raised; raise NodeError (e.g. ``workflow_not_found``) when the child cannot be started.
         """
         ...
 

@@ -193,7 +193,18 @@ class RunContext:
     subworkflow node n levels down.
     """
 
-    __slots__ = ("_should_cancel", "_stop", "data", "deadline", "depth", "limits", "node_id", "ports", "run_deadline")
+    __slots__ = (
+        "_should_cancel",
+        "_stop",
+        "data",
+        "deadline",
+        "depth",
+        "limits",
+        "node_id",
+        "ports",
+        "run_deadline",
+        "threads",
+    )
 
     def __init__(
         self,
@@ -207,6 +218,7 @@ class RunContext:
         ports: Mapping[str, Any] | None = None,
         depth: int = 0,
         stop: StopSignal | None = None,
+        threads: Any = None,
     ) -> None:
         self.node_id = node_id
         self.data = data
@@ -216,6 +228,8 @@ class RunContext:
         self.run_deadline = run_deadline
         self.ports = ports if ports is not None else _NO_PORTS
         self.depth = depth
+        # The run tree's ThreadBudget: a subworkflow node hands it to the child run it starts.
+        self.threads = threads
         self._should_cancel = should_cancel
         self._stop = stop
 

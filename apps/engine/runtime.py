@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import heapq
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from .limits import Limits
 from .payload import check_payload
 from .registry import SLEEP_SLICE_S, NodeType, RunContext, StopSignal, sleep_until
 
-__all__ = ["CompiledWorkflow", "RunResult"]
+__all__ = ["CompiledWorkflow", "RunResult", "ThreadBudget"]
 
 _monotonic = time.monotonic
 _perf = time.perf_counter
@@ -36,6 +37,52 @@ WorkerScope = Callable[[], AbstractContextManager[Any]]
 
 # Once a run is stopping, nodes still in flight get this long past the run deadline to notice and return.
 DRAIN_GRACE_S = 1.0
+
+
+class ThreadBudget:
+    """The worker threads of one run tree: a run and every subworkflow run under it share these.
+
+    Without a shared budget each child run would get its own pool, so a fan-out of fan-outs would
+    multiply threads (and the database connections they open) level by level. A thread is only
+    started for a node that got a slot; a run that gets none runs the node on its own thread, the
+    one its caller lent it, so a child never waits for a slot its ancestors hold (no deadlock).
+    """
+
+    __slots__ = ("_closed", "_executor", "_lock", "_slots", "size")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a thread budget needs at least one thread")
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free, without waiting."""
+        return self._slots.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        """Run `fn` on a worker thread; the caller holds a slot, so a thread is free or about to be."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the run tree's thread budget is closed")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="nexus-run")
+            self._executor.submit(fn, *args)
+
+    def close(self, *, wait: bool) -> None:
+        """Stop the worker threads (called by the run that created the budget, when it ends)."""
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        if executor is not None:
+            # Queued work is not cancelled: it belongs to a run (maybe a child) that waits for its outcome.
+            executor.shutdown(wait=wait)
 
 
 @dataclass(slots=True)
@@ -200,12 +247,16 @@ class CompiledWorkflow:
         ports: Mapping[str, Any] | None = None,
         depth: int = 0,
         worker_scope: WorkerScope | None = None,
+        threads: ThreadBudget | None = None,
     ) -> RunResult:
         """Run the workflow on already validated inputs.
 
         Independent branches run concurrently: nodes that are not pure and CPU-light go to a
-        per-run pool of at most ``limits.max_parallel_nodes`` threads whenever another node could
-        run meanwhile. `deadline` is a time.monotonic() value (capped by limits.max_run_seconds).
+        worker thread whenever another node could run meanwhile and one of the run tree's
+        ``threads`` is free (a ThreadBudget; a top-level run creates one of
+        ``limits.max_parallel_nodes``, a subworkflow run gets its caller's through the
+        ``workflows`` port); with none free they run on the calling thread. `deadline` is a
+        time.monotonic() value (capped by limits.max_run_seconds).
         `should_cancel` and `on_step` are only ever called on the calling thread, one call at a
         time, so they need no locking: `should_cancel` is polled between nodes, every
         ~50 ms while branches are in flight and while calling-thread nodes sleep, so keep it
@@ -220,7 +271,7 @@ class CompiledWorkflow:
         run_deadline = _monotonic() + self.limits.max_run_seconds
         if deadline is not None and deadline < run_deadline:
             run_deadline = deadline
-        return _Run(self, inputs, run_deadline, should_cancel, on_step, ports, depth, worker_scope).execute()
+        return _Run(self, inputs, run_deadline, should_cancel, on_step, ports, depth, worker_scope, threads).execute()
 
     def __repr__(self) -> str:
         return f"CompiledWorkflow(nodes={list(self._node_ids)!r})"
@@ -281,7 +332,7 @@ class _Run:
         "deferred",
         "depth",
         "done",
-        "executor",
+        "owns_threads",
         "failure",
         "in_flight",
         "in_order",
@@ -301,6 +352,7 @@ class _Run:
         "steps",
         "stop",
         "stopping",
+        "threads",
         "waiting",
         "worker_scope",
         "workflow",
@@ -316,6 +368,7 @@ class _Run:
         ports: Mapping[str, Any] | None,
         depth: int,
         worker_scope: WorkerScope | None,
+        threads: ThreadBudget | None = None,
     ) -> None:
         self.workflow = workflow
         self.limits = workflow.limits
@@ -343,7 +396,8 @@ class _Run:
         self.in_flight: dict[str, tuple[CompiledNode, float]] = {}
         self.waiting: dict[str, _Waiting] = {}
         self.done: SimpleQueue[_Outcome] = SimpleQueue()
-        self.executor: ThreadPoolExecutor | None = None
+        self.owns_threads = threads is None
+        self.threads = ThreadBudget(self.limits.max_parallel_nodes) if threads is None else threads
         self.max_parallel = self.limits.max_parallel_nodes
         self.stop = StopSignal()
         self.stopping = False
@@ -366,12 +420,16 @@ class _Run:
             self._drain()
             finished = True
         finally:
-            if self.executor is not None:
-                if not finished and self.stop.interrupt is None:
-                    # A callback raised: tell in-flight nodes to stop before the exception leaves.
-                    self.stop.interrupt = RunInterrupted("failed", "aborted", "the run was aborted")
+            if self.in_flight and not finished and self.stop.interrupt is None:
+                # A callback raised: tell in-flight nodes to stop before the exception leaves.
+                self.stop.interrupt = RunInterrupted("failed", "aborted", "the run was aborted")
+            if not finished:
+                # Wait for this run's workers (they were told to stop) before the exception leaves.
+                while self.in_flight:
+                    del self.in_flight[self.done.get().node.id]
+            if self.owns_threads:
                 # Wait for the workers unless _drain gave up on a node that ignores deadlines.
-                self.executor.shutdown(wait=not (finished and self.in_flight), cancel_futures=True)
+                self.threads.close(wait=not (finished and self.in_flight))
         if self.failure is not None:
             return self._result("failed", started, self.failure)
         if self.interrupt is not None:
@@ -395,6 +453,9 @@ class _Run:
                 self._dispatch(_heappop(ready)[1])
                 continue
             if not self.in_flight:
+                if self.deferred:
+                    self._pump()
+                    continue
                 return
             try:
                 outcome = done.get(timeout=SLEEP_SLICE_S)
@@ -475,21 +536,34 @@ class _Run:
         if node.inline or (not self.in_flight and not self.ready):
             # Nothing else could run meanwhile, so a worker thread would only add a hand-off.
             self._apply(self._call(node, self._view(node.view, True), self.should_cancel))
-        elif len(self.in_flight) < self.max_parallel:
-            self._submit(node)
+        elif len(self.in_flight) < self.max_parallel and not self.deferred:
+            self._start(node)
         else:
             self.deferred.append(node)
 
+    def _start(self, node: CompiledNode) -> bool:
+        """Hand `node` to a worker if the run tree has a thread free; else run it here when nothing of
+        this run is in flight (so it needs no thread), else leave it for later. False: left for later."""
+        if self.threads.try_acquire():
+            self._submit(node)
+            return True
+        if self.in_flight:
+            self.deferred.append(node)
+            return False
+        # Every thread of the tree is busy (this may be a subworkflow run on one of them): go sequential.
+        self._apply(self._call(node, self._view(node.view, True), self.should_cancel))
+        return True
+
     def _submit(self, node: CompiledNode) -> None:
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="nexus-run")
+        """Run `node` on a worker thread; the caller took a slot of the thread budget for it."""
         data = self._view(node.view, True)
         self.in_flight[node.id] = (node, _monotonic())
         try:
             # Workers see the caller's context variables (logging, tracing), each through its own copy.
-            self.executor.submit(contextvars.copy_context().run, self._work, node, data)
+            self.threads.submit(contextvars.copy_context().run, self._work, node, data)
         except RuntimeError:
             # No thread to be had (process at its thread limit, interpreter shutting down): run it here.
+            self.threads.release()
             del self.in_flight[node.id]
             self._apply(self._call(node, data, self.should_cancel))
 
@@ -505,14 +579,25 @@ class _Run:
             # Only the caller's worker_scope can get here; the node's own errors are in the outcome.
             error = {"code": "node_error", "message": f"worker_scope failed: {describe_exception(exc)}"}
             outcome = _Outcome(node, _utc_now(), 0.0, 0, None, error, None)
+        finally:
+            # Free the slot before posting, so the scheduler woken by the outcome can use it at once.
+            self.threads.release()
         self.done.put(outcome)
 
     def _collect(self, outcome: _Outcome) -> None:
-        """Apply a worker's outcome and give its thread to the next deferred node."""
+        """Apply a worker's outcome and give the freed thread to deferred nodes."""
         del self.in_flight[outcome.node.id]
         self._apply(outcome)
-        if self.deferred and not self.stopping:
-            self._submit(self.deferred.popleft())
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start deferred nodes while this run may: a free thread, or nothing of it in flight."""
+        deferred = self.deferred
+        while deferred and not self.stopping and len(self.in_flight) < self.max_parallel:
+            if not self._start(deferred.popleft()):
+                # _start put it back at the end; keep the order nodes became ready in.
+                deferred.rotate(1)
+                return
 
     def _store(self, node: CompiledNode, value: Any) -> None:
         nodes = self.nodes
@@ -562,7 +647,16 @@ class _Run:
             if timeout is not None:
                 deadline = min(run_deadline, _monotonic() + timeout)
             ctx = RunContext(
-                node.id, data, limits, deadline, run_deadline, should_cancel, ports=self.ports, depth=self.depth, stop=self.stop
+                node.id,
+                data,
+                limits,
+                deadline,
+                run_deadline,
+                should_cancel,
+                ports=self.ports,
+                depth=self.depth,
+                stop=self.stop,
+                threads=self.threads,
             )
             try:
                 output = node.run(node.config, ctx)
@@ -593,6 +687,7 @@ class _Run:
                     ports=self.ports,
                     depth=self.depth,
                     stop=self.stop,
+                    threads=self.threads,
                 )
                 sleep_until(_monotonic() + delay, backoff)
             delay *= node.multiplier

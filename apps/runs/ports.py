@@ -51,7 +51,14 @@ class WorkflowsPort:
         self.parent = parent
 
     def run(
-        self, *, workflow: str, inputs: dict, environment: str = "production", depth: int = 1, deadline: float | None = None
+        self,
+        *,
+        workflow: str,
+        inputs: dict,
+        environment: str = "production",
+        depth: int = 1,
+        deadline: float | None = None,
+        threads=None,
     ) -> dict:
         from apps.runs.services import run_child
 
@@ -63,6 +70,7 @@ class WorkflowsPort:
                 environment=environment,
                 depth=depth,
                 deadline=deadline,
+                threads=threads,
             )
         except ApplicationError as error:
             raise NodeError(error.code, error.detail) from None

@@ -16,7 +16,7 @@ from apps.audit.services import audit_record, audit_save, execution_audit_event
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
-from apps.engine import CompiledWorkflow, InputError, RunResult
+from apps.engine import CompiledWorkflow, InputError, RunResult, ThreadBudget
 from apps.engine.schemas import schema_validator
 from apps.events.hooks import connection_tenant, hooks_interested
 from apps.events.origin import current_origin
@@ -328,12 +328,22 @@ def _tenant_scope(tenant):
 
 
 def run_child(
-    *, parent: Execution, workflow_ref: str, inputs, environment: str, depth: int, deadline: float | None = None
+    *,
+    parent: Execution,
+    workflow_ref: str,
+    inputs,
+    environment: str,
+    depth: int,
+    deadline: float | None = None,
+    threads: ThreadBudget | None = None,
 ) -> Execution:
     """Run a deployed workflow of the same tenant for a `subworkflow` node, in this process: the parent
     already holds a worker, and queueing the child behind it could deadlock a busy pool. The parent run was
     authorised and its deployed definition names the child, so the child runs under the parent's actor.
-    `deadline` (time.monotonic()) is what is left of the calling node's time: a child never outlives it."""
+    `deadline` (time.monotonic()) is what is left of the calling node's time: a child never outlives it.
+    `threads` is the run tree's budget of worker threads: the child's branches use its free threads, or run
+    one by one on this (the calling node's) thread, so a tree of fan-outs holds at most max_parallel_nodes
+    worker threads and their database connections, not a pool per child."""
     tenant = connection.tenant
     principal = Principal(
         kind="system", actor=parent.actor, tenant_id=tenant.pk, tenant_slug=getattr(tenant, "slug", None), role="operator"
@@ -361,6 +371,7 @@ def run_child(
         ports=ports_for(child),
         depth=depth,
         worker_scope=_tenant_scope(tenant),
+        threads=threads,
     )
     _apply_result(child, result)
     with transaction.atomic():

@@ -47,6 +47,7 @@ def _run(config: _SubworkflowConfig, ctx: RunContext) -> dict[str, Any]:
         environment=config.environment,
         depth=depth,
         deadline=ctx.deadline,  # the child has what is left of this node's (and so the parent run's) time
+        threads=ctx.threads,  # and shares the run tree's worker threads rather than starting its own
     )
     child = expect_object(child, "workflows", "run")
     status = child.get("status")

@@ -143,14 +143,21 @@ class FakeWorkflows:
         self.calls: list[dict[str, Any]] = []
 
     def run(
-        self, *, workflow: str, inputs: dict[str, Any], environment: str, depth: int, deadline: float | None = None
+        self,
+        *,
+        workflow: str,
+        inputs: dict[str, Any],
+        environment: str,
+        depth: int,
+        deadline: float | None = None,
+        threads: Any = None,
     ) -> dict[str, Any]:
         self.calls.append({"workflow": workflow, "inputs": inputs, "environment": environment, "depth": depth})
         definition = self.definitions.get(workflow)
         if definition is None:
             raise NodeError("workflow_not_found", f"workflow {workflow!r} does not exist", retryable=False)
         result = compile_workflow(definition).execute(
-            inputs, ports={**self.ports, "workflows": self}, depth=depth, deadline=deadline
+            inputs, ports={**self.ports, "workflows": self}, depth=depth, deadline=deadline, threads=threads
         )
         return {
             "execution_id": f"run_{len(self.calls)}",

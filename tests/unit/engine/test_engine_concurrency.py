@@ -10,9 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from engine_helpers import by_node, run
+from engine_helpers import FakeWorkflows, by_node, run
 
-from apps.engine import Limits, NodeError, NodeRegistry, NodeType, RunContext, compile_workflow, default_registry
+from apps.engine import (
+    Limits,
+    NodeError,
+    NodeRegistry,
+    NodeType,
+    RunContext,
+    ThreadBudget,
+    compile_workflow,
+    default_registry,
+)
 
 
 def delay(node_id: str, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -364,3 +373,56 @@ def test_runs_on_the_calling_thread_when_no_worker_can_start(monkeypatch: pytest
     result = run({"nodes": [delay("a", 0.01), delay("b", 0.01)], "outputs": {"a": "nodes.a"}})
     assert result.status == "completed"
     assert result.outputs == {"a": {"slept_s": 0.01}}
+
+
+# ------------------------------------------------------------------------------- run tree budget
+
+
+def _fanout(child: str, width: int) -> dict[str, Any]:
+    return {"nodes": [{"id": f"c{i}", "type": "subworkflow", "config": {"workflow": child}} for i in range(width)]}
+
+
+def _nexus_run_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name.startswith("nexus-run"))
+
+
+def test_a_tree_of_parallel_subworkflows_shares_one_thread_budget(probe: Probe, probe_registry: NodeRegistry) -> None:
+    width = 4
+    definitions = {
+        "mid": _fanout("leaf", width),
+        "leaf": {"nodes": [probe_node("p1", 0.02), probe_node("p2", 0.02)]},
+    }
+
+    class Workflows(FakeWorkflows):
+        peak_threads = 0
+
+        def run(self, **kwargs: Any) -> dict[str, Any]:
+            Workflows.peak_threads = max(Workflows.peak_threads, _nexus_run_threads())
+            definition = self.definitions[kwargs["workflow"]]
+            result = compile_workflow(definition, registry=probe_registry, limits=Limits(max_parallel_nodes=width)).execute(
+                kwargs["inputs"], ports={"workflows": self}, depth=kwargs["depth"], threads=kwargs["threads"]
+            )
+            return {"execution_id": "run_x", "status": result.status, "outputs": result.outputs, "error": result.error}
+
+    workflows = Workflows(definitions)
+    top = compile_workflow(_fanout("mid", width), registry=probe_registry, limits=Limits(max_parallel_nodes=width))
+    result = top.execute({}, ports={"workflows": workflows})
+    assert result.status == "completed", result.error
+    # 4 mid runs x 4 leaf runs x 2 probes: all ran, never more than the budget of 4 worker threads at once
+    # (each run with a pool of its own would have had up to 4 + 16 + 32 threads).
+    assert len(probe.threads) == 2  # node ids repeat across leaf runs; every leaf ran both
+    assert probe.peak <= width
+    assert Workflows.peak_threads <= width
+
+
+def test_a_subworkflow_without_a_free_thread_runs_its_branches_one_by_one(probe: Probe, probe_registry: NodeRegistry) -> None:
+    budget = ThreadBudget(1)
+    assert budget.try_acquire()  # the caller's branch holds the only thread, as a parent's node would
+    child = compile_workflow({"nodes": [probe_node(f"p{i}", 0.02) for i in range(3)]}, registry=probe_registry)
+    caller = threading.current_thread().name
+    result = child.execute({}, threads=budget)
+    assert result.status == "completed"
+    assert probe.peak == 1
+    assert set(probe.threads.values()) == {caller}
+    budget.release()
+    assert budget.try_acquire()
