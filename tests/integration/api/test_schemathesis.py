@@ -206,7 +206,7 @@ def test_application_delivery_and_oauth_answers_match_the_schema(call, settings,
     from apps.integrations.models import WebhookDelivery
 
     settings.NEXUS_WEBHOOK_ALLOW_PRIVATE = True
-    body = {"name": "schema-app", "webhook_url": "http://127.0.0.1:9/hooks", "scopes": ["workflows:read"]}
+    body = {"name": "schema-app", "webhook_url": "http://127.0.0.1:9/hooks", "scopes": ["workflows:read", "executions:read"]}
     app = call("POST", "/api/v1/apps/", 201, body=body)
     ref = {"app_id": app["id"]}
     call("GET", "/api/v1/apps/", 200)

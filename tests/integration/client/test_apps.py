@@ -50,10 +50,15 @@ def register(nexus, unique):
 
 def test_register_show_update_rotate_and_revoke_an_application(nexus, register, webhook_queue):
     owner = nexus()
-    app = register(scopes=["workflows:read"], rate_limit_per_minute=500)
+    app = register(scopes=["workflows:read", "executions:read"], rate_limit_per_minute=500)
     assert isinstance(app, ApplicationCredentials)
     assert app.id.startswith("app_") and app.api_key.startswith("nxk_") and app.client_id and app.client_secret
-    assert (app.tenant, app.role, app.scopes, app.rate_limit_per_minute) == ("sdk", "operator", ["workflows:read"], 500)
+    assert (app.tenant, app.role, app.scopes, app.rate_limit_per_minute) == (
+        "sdk",
+        "operator",
+        ["executions:read", "workflows:read"],
+        500,
+    )
     assert app.webhook_secret is None and app.webhook_url is None and not app.revoked
 
     as_app = nexus(api_key=app.api_key)
