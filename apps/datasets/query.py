@@ -200,6 +200,8 @@ class _Compiler:
         if function not in FUNCTIONS:
             raise _invalid(f"{where}.fn", f"one of {', '.join(FUNCTIONS)}")
         field = item.get("field")
+        params: list[Any]
+        decode: Callable[[Any], Any]
         if function == "count" and field is None:
             sql, params, default_name, decode = "count(*)", [], "count", int
         else:
@@ -267,7 +269,9 @@ def compile_query(dataset: Dataset, *, filters=(), group_by=(), aggregates=(), o
         )
         return CompiledQuery(sql, [*where_params, *order_params, limit], None, [c["name"] for c in dataset.columns])
 
-    select_sql, select_params, outputs = [], [], []
+    select_sql: list[str] = []
+    select_params: list[Any] = []
+    outputs: list[Any] = []
     for index, name in enumerate(group_by):
         column = compiler.column(name, f"group_by[{index}]")
         if column["name"] in (output for output, _ in outputs):

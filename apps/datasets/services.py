@@ -272,6 +272,7 @@ def dataset_upload(
     limit_rows, limit_bytes = max_rows(), max_bytes()
     if csv_text is not None:
         rows = rows_from_csv(csv_text, limit_rows=limit_rows, limit_bytes=limit_bytes)
+    assert rows is not None  # one of rows and csv_text was given (checked above)
     columns, size = check_rows(rows, limit_rows=limit_rows, limit_bytes=limit_bytes)
 
     with transaction.atomic():

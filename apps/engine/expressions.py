@@ -456,7 +456,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             return None
         str_type = type(f_self)
         is_format_map = value.__name__ == "format_map"
-        formatter: GuardedFormatter
+        formatter: GuardedFormatter | GuardedEscapeFormatter
         if isinstance(f_self, Markup):
             formatter = GuardedEscapeFormatter(self, escape=f_self.escape)
         else:
@@ -535,6 +535,7 @@ def _template_refs(ast: jinja_nodes.Template) -> set[str] | None:
             return None
     refs: set[str] = set()
     for node in ast.find_all((jinja_nodes.Getattr, jinja_nodes.Getitem)):
+        assert isinstance(node, (jinja_nodes.Getattr, jinja_nodes.Getitem))  # what find_all was asked for
         target = node.node
         if not (isinstance(target, jinja_nodes.Name) and target.name == "nodes"):
             continue

@@ -433,8 +433,10 @@ class _Run:
         if self.failure is not None:
             return self._result("failed", started, self.failure)
         if self.interrupt is not None:
-            exc = self.interrupt
-            return self._result(exc.status, started, {"node": exc.node, "code": exc.code, "message": exc.message})
+            interrupt = self.interrupt
+            return self._result(
+                interrupt.status, started, {"node": interrupt.node, "code": interrupt.code, "message": interrupt.message}
+            )
         outputs = self._outputs()
         if outputs is None:
             return self._result("failed", started, self.failure)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MappingView
 from contextvars import ContextVar
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2.sandbox import SandboxedEscapeFormatter, SandboxedFormatter
 from jinja2.utils import Namespace, _PassArg
@@ -133,7 +133,7 @@ def _weight(value: Any, limit: int) -> int:
             total += 2 + 2 * len(obj)
             if total > limit:
                 raise _TooHeavy
-            stack.extend(obj)
+            stack.extend(cast(Iterable[Any], obj))
         elif isinstance(obj, dict):
             total += 2 + 4 * len(obj)
             if total > limit:
@@ -312,6 +312,9 @@ def _p_width(guard: RenderGuard, value: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _p_replace(guard: RenderGuard, value: Any, old: Any, new: Any, count: Any = None) -> None:
+    text: str | bytes | bytearray
+    old_text: Any
+    new_text: Any
     if isinstance(value, (bytes, bytearray)):
         text, old_text, new_text = value, old, new
         if not isinstance(old, (bytes, bytearray)) or not isinstance(new, (bytes, bytearray)):
@@ -355,7 +358,7 @@ def _collect(items: Any, guard: RenderGuard, separator: int = 0) -> Any:
     if isinstance(items, str):
         need(guard, len(items) * (separator + 1))
         return items
-    collected = items if isinstance(items, (list, tuple)) else []
+    collected: list[Any] | tuple[Any, ...] = items if isinstance(items, (list, tuple)) else []
     budget = guard.budget
     total = 0
     source = items.keys() if isinstance(items, Mapping) else items
@@ -364,7 +367,7 @@ def _collect(items: Any, guard: RenderGuard, separator: int = 0) -> Any:
         if total > budget:
             raise too_long("value", guard)
         if collected is not items:
-            collected.append(item)
+            cast(list, collected).append(item)
     return items if isinstance(items, Mapping) else collected
 
 

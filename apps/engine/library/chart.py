@@ -6,7 +6,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Template
 
@@ -107,7 +107,7 @@ def render_chart(config: _ChartConfig, rows: list[dict[str, Any]], title: str) -
         axes.set_aspect("equal")
     else:
         numeric_x = config.kind in ("line", "scatter") and all(is_number(x) for x in xs)
-        positions: list[Any] = [float(x) for x in xs] if numeric_x else list(range(len(xs)))
+        positions: list[Any] = [float(cast(float, x)) for x in xs] if numeric_x else list(range(len(xs)))
         width = 0.8 / len(series)
         for number, (field, values) in enumerate(zip(config.y, series, strict=True)):
             if config.kind == "bar":
