@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def nexus_world(django_db_setup, django_db_blocker):
-    """Two tenants with an owner key each, a viewer and an operator key in the first, a platform admin."""
+    """Two tenants with a key for every role in each (owner, admin, developer, operator, viewer), a platform admin."""
     from django.db import connection
 
     from apps.accounts.models import Role
@@ -26,7 +26,7 @@ def nexus_world(django_db_setup, django_db_blocker):
             system = Principal(
                 kind="system", actor="system:test", tenant_id=tenant.pk, tenant_slug=slug, role="owner", is_platform_admin=True
             )
-            for role in (Role.OWNER, Role.DEVELOPER, Role.OPERATOR, Role.VIEWER):
+            for role in (Role.OWNER, Role.ADMIN, Role.DEVELOPER, Role.OPERATOR, Role.VIEWER):
                 _, raw = apikey_create(principal=system, tenant=tenant, role=role, name=f"{slug}-{role}")
                 world["keys"][(slug, role)] = raw
         connection.set_schema_to_public()

@@ -15,8 +15,8 @@ from tests.integration.cli.test_cli import nexus
 
 pytestmark = pytest.mark.django_db
 
-RANK = {"viewer": 1, "operator": 2, "developer": 3, "owner": 5}
-ROLES = ["viewer", "operator", "developer", "owner"]
+RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
+ROLES = ["viewer", "operator", "developer", "admin", "owner"]
 
 # (name, method, path, body, least role allowed). `hello` is a deployed basic workflow; `{run}` a finished run.
 API_CASES = [
@@ -34,12 +34,12 @@ API_CASES = [
     ("upload dataset", "post", "/api/v1/datasets/", {"name": "nums", "rows": [{"n": 1}]}, "developer"),
     ("list artifacts", "get", "/api/v1/artifacts/", None, "viewer"),
     # API applications: admins and owners (`{app}` is an application of acme, registered by its owner)
-    ("list apps", "get", "/api/v1/apps/", None, "owner"),
-    ("register app", "post", "/api/v1/apps/", {"name": "matrix"}, "owner"),
-    ("show app", "get", "/api/v1/apps/{app}/", None, "owner"),
-    ("update app", "patch", "/api/v1/apps/{app}/", {"name": "changed"}, "owner"),
-    ("rotate app", "post", "/api/v1/apps/{app}/rotate/", {}, "owner"),
-    ("revoke app", "post", "/api/v1/apps/{app}/revoke/", {}, "owner"),
+    ("list apps", "get", "/api/v1/apps/", None, "admin"),
+    ("register app", "post", "/api/v1/apps/", {"name": "matrix"}, "admin"),
+    ("show app", "get", "/api/v1/apps/{app}/", None, "admin"),
+    ("update app", "patch", "/api/v1/apps/{app}/", {"name": "changed"}, "admin"),
+    ("rotate app", "post", "/api/v1/apps/{app}/rotate/", {}, "admin"),
+    ("revoke app", "post", "/api/v1/apps/{app}/revoke/", {}, "admin"),
 ]
 
 
@@ -114,9 +114,9 @@ CLI_CASES = [
     ("run", ["run", "hello", '--input={"name": "c"}'], "operator"),
     ("history", ["history"], "viewer"),
     ("workflow delete", ["workflow", "delete", "hello"], "developer"),
-    ("apikey create", ["apikey", "create", "--role", "viewer"], "owner"),
-    ("app list", ["app", "list"], "owner"),
-    ("app register", ["app", "register", "--name", "cli"], "owner"),
+    ("apikey create", ["apikey", "create", "--role", "viewer"], "admin"),
+    ("app list", ["app", "list"], "admin"),
+    ("app register", ["app", "register", "--name", "cli"], "admin"),
     ("dataset list", ["dataset", "list"], "viewer"),
 ]
 
