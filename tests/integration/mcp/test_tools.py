@@ -4,6 +4,7 @@ argument errors, runs recorded with channel mcp, the one-node engine tools."""
 import pytest
 from django.db import connection
 
+from apps.artifacts.models import Artifact
 from apps.mcp_bridge.results import PendingRun, UnknownTool
 from apps.mcp_bridge.tools import PLATFORM_TOOLS, call_tool, tool_list
 from apps.runs.models import Execution
@@ -112,7 +113,7 @@ def test_workflow_tool_arguments_are_checked_against_the_input_schema(acme, prin
     assert Execution.objects.count() == 0
 
 
-def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello):
+def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello, mailoutbox):
     viewer = principal(role="viewer")
     listed = _call(viewer, acme, "list_workflows", {})
     assert not listed.is_error and [w["tool"] for w in listed.structured["workflows"]] == ["workflow_hello-world"]
@@ -129,7 +130,10 @@ def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello):
         refused = _call(viewer, acme, name, arguments)
         assert refused.is_error and refused.error_code == "permission_denied", name
         assert "role 'viewer' may not workflow execute" in refused.text
+    # Refused means nothing ran, nothing was stored and nothing was sent.
     assert Execution.objects.count() == 0
+    assert Artifact.objects.count() == 0
+    assert mailoutbox == []
 
 
 def test_platform_tool_arguments_are_validated_naming_the_field(acme, principal, hello):
@@ -257,6 +261,8 @@ def test_email_with_another_tenants_artifact_fails_and_sends_nothing(acme, princ
     )
     assert result.is_error and result.error_code == "artifact_not_found"
     assert mailoutbox == []
+    connection.set_tenant(acme)
+    assert Artifact.objects.count() == 0
 
 
 def test_query_dataset_and_list_datasets(acme, principal):
