@@ -201,7 +201,7 @@ class Slapd:
 def slapd(tmp_path_factory):
     """A running private slapd for the whole session. Import this fixture into a conftest to use it."""
     if slapd_binary() is None:
-        pytest.skip("slapd is not installed: deploy/scripts/setup.sh installs slapd and ldap-utils")
+        pytest.fail("slapd is not installed: deploy/scripts/setup.sh (run by make test) installs slapd and ldap-utils")
     server = Slapd(tmp_path_factory.mktemp("slapd"))
     try:
         server.start()

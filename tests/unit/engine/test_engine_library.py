@@ -8,6 +8,7 @@ import struct
 from typing import Any
 from xml.etree import ElementTree
 
+import numpy
 import pytest
 from engine_helpers import (
     FakeArtifacts,
@@ -72,7 +73,6 @@ def test_metrics_subset_keeps_requested_order() -> None:
 
 
 def test_percentiles_match_numpy_linear_interpolation() -> None:
-    numpy = pytest.importorskip("numpy")
     rng = random.Random(7)
     for size in (1, 2, 3, 10, 101):
         values = sorted(rng.uniform(-1000, 1000) for _ in range(size))
