@@ -1,6 +1,34 @@
-"""Shared fixtures: tenants and keys created once per session in the real test database."""
+"""Shared fixtures: tenants and keys created once per session in the real test database; the order of the tiers."""
+
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
+# Fast failures first: unit tests take milliseconds, integration tests share one database, e2e tests start processes.
+TIERS = {"unit": 0, "integration": 1, "ldap": 1, "e2e": 2}
+
+
+def tier(path: Path) -> int:
+    """0 for tests/unit, 2 for tests/e2e, 1 for the rest (integration, ldap, files given outside tests/)."""
+    parts = path.resolve().relative_to(TESTS).parts if path.resolve().is_relative_to(TESTS) else ()
+    return TIERS.get(parts[0], 1) if len(parts) > 1 else 1
+
+
+def module_marks(module) -> set[str]:
+    marks = getattr(module, "pytestmark", [])
+    return {mark.name for mark in (marks if isinstance(marks, list) else [marks])}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Run unit, then integration, then e2e tests (a stable sort keeps each tier's own order), and refuse an e2e
+    module without `pytestmark = pytest.mark.e2e`: `-m "not e2e"` must leave every process-starting test out."""
+    e2e_modules = {item.module for item in items if tier(item.path) == 2}
+    unmarked = sorted(module.__name__ for module in e2e_modules if "e2e" not in module_marks(module))
+    if unmarked:
+        raise pytest.UsageError(f"e2e modules without pytestmark = pytest.mark.e2e: {', '.join(unmarked)}")
+    items.sort(key=lambda item: tier(item.path))
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,13 @@ import json
 import subprocess
 import time
 
+import pytest
 import redis
 import websockets
 
 from tests.e2e.conftest import NEXUS, REPO, http
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _ws(nexus, path: str) -> str:

@@ -5,11 +5,14 @@ import json
 import time
 
 import httpx2
+import pytest
 import websockets
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.conftest import http
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 async def _next_events(ws, count: int, timeout: float) -> list[dict]:
