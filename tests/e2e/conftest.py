@@ -1,10 +1,14 @@
-"""E2E fixtures: a real `nexus up` (HAProxy, granian, daphne, Celery) on free loopback ports and a fresh database."""
+"""E2E fixtures: a real `nexus up` (HAProxy, granian, daphne, Celery) on free loopback ports and a database of its own,
+copied from a migrated template database."""
 
+import functools
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -13,9 +17,80 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from psycopg import sql
 
 REPO = Path(__file__).resolve().parents[2]
 NEXUS = str(REPO / ".venv" / "bin" / "nexus")
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+TEMPLATE_PREFIX = "nexus_e2e_tpl_"
+# pg_advisory_lock id held while a template database is built ("nexus-e2"): suites running side by side build it once.
+_TEMPLATE_LOCK_ID = 0x6E657875732D6532
+_TEMPLATE_BUILD = """
+import django
+django.setup()
+from django.core.management import call_command
+from apps.tenants.cloning import dump_build
+call_command("migrate_schemas", interactive=False, verbosity=0)
+dump_build()
+"""
+
+
+def migrations_hash() -> str:
+    """What a migrated database depends on: every migration file, and how the tenant template schema is dumped."""
+    digest = hashlib.sha256()
+    for path in sorted([*REPO.glob("apps/*/migrations/*.py"), REPO / "apps" / "tenants" / "cloning.py"]):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def template_database() -> str:
+    """A database with every migration applied and the tenant template schema dumped, and nothing else: no tenant,
+    user, key or secret (those belong to each installation and are made by its `nexus up`). Built once, then
+    reused by every later session until a migration file changes; a new one replaces the older ones."""
+    name = TEMPLATE_PREFIX + migrations_hash()
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_TEMPLATE_LOCK_ID])
+        try:
+            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nexus_e2e_tpl%%'")}
+            if name not in existing:
+                _template_build(conn, name)
+            for stale in existing - {name}:
+                try:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
+                except psycopg.errors.ObjectInUse:
+                    pass  # another suite is copying it right now; the next session drops it
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_TEMPLATE_LOCK_ID])
+    return name
+
+
+def _template_build(conn, name: str) -> None:
+    """Migrate under another name, then rename: a template that exists under its final name is complete."""
+    building = f"nexus_e2e_tplbuild_{uuid.uuid4().hex[:10]}"
+    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+    with tempfile.TemporaryDirectory(prefix="nexus-e2e-tpl-") as data_dir:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "nexus_site.settings.local",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{building}",
+            "REDIS_URL": f"redis://{os.environ.get('NEXUS_TEST_REDIS', '127.0.0.1:6379')}/5",
+            "NEXUS_DATA_DIR": data_dir,
+        }
+        for variable in ("NEXUS_SECRET_KEY", "NEXUS_JWT_SIGNING_KEY", "NEXUS_MIGRATE_DATABASE_URL"):
+            env.pop(variable, None)
+        result = subprocess.run(
+            [PYTHON, "-c", _TEMPLATE_BUILD], env=env, cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+        )
+    if result.returncode != 0:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(building)))
+        raise RuntimeError(f"building the e2e template database failed:\n{result.stderr[-4000:]}")
+    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
+
+
+@functools.cache
+def session_template_database() -> str:
+    return template_database()
 
 
 def free_port_block(size: int = 3) -> int:
@@ -82,7 +157,17 @@ class Installation:
         self.process: subprocess.Popen | None = None
         redis.Redis.from_url(self.redis_url).flushdb()
 
+    def database_from_template(self) -> None:
+        """Copy the migrated template, unless the database exists (a restart, or a test that made its own)."""
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.db_name]).fetchone() is None:
+                template = session_template_database()
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(self.db_name), sql.Identifier(template))
+                )
+
     def start(self, *extra: str, timeout: float = 90) -> float:
+        self.database_from_template()
         started = time.monotonic()
         self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
