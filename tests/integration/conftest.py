@@ -1,5 +1,6 @@
 """Integration fixtures: a Django test client that speaks JSON with an API key, and tenant contexts."""
 
+import io
 import json
 
 import pytest
@@ -85,10 +86,13 @@ def login(client):
 
 
 @pytest.fixture
-def nexus(capsys):
-    """nexus(*args) -> (exit code, stdout, stderr) of `manage.py nexus` run in-process."""
+def nexus(capsys, monkeypatch):
+    """nexus(*args, stdin=None) -> (exit code, stdout, stderr) of `manage.py nexus` run in-process, reading `stdin`
+    (when given) as its standard input. The one in-process CLI helper of the integration tests."""
 
-    def run(*args: str):
+    def run(*args: str, stdin: str | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         code = 0
         try:
             call_command("nexus", *args)

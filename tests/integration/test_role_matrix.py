@@ -11,7 +11,6 @@ from apps.datasets.models import Dataset
 from apps.integrations.models import Application
 from apps.runs.models import Execution
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
-from tests.integration.cli.test_cli import nexus
 
 pytestmark = pytest.mark.django_db
 
@@ -133,10 +132,10 @@ def members(nexus_world):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("name", "args", "least"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_matrix(capsys, seeded, members, nexus_world, role, name, args, least):
+def test_cli_matrix(nexus, seeded, members, nexus_world, role, name, args, least):
     acme = nexus_world["tenants"]["acme"]
     before = _state(acme)
-    code, out, err = nexus(capsys, "--tenant=acme", f"--as=m-{role}", *args, "--json")
+    code, out, err = nexus("--tenant=acme", f"--as=m-{role}", *args, "--json")
     if RANK[role] >= RANK[least]:
         assert code == 0, (name, role, err)
         json.loads(out)
@@ -145,12 +144,12 @@ def test_cli_matrix(capsys, seeded, members, nexus_world, role, name, args, leas
         assert _state(acme) == before
 
 
-def test_cli_as_a_member_of_another_tenant_is_refused(capsys, seeded, members, nexus_world):
-    code, out, err = nexus(capsys, "--tenant=acme", "--as=outsider", "workflow", "list")
+def test_cli_as_a_member_of_another_tenant_is_refused(nexus, seeded, members, nexus_world):
+    code, out, err = nexus("--tenant=acme", "--as=outsider", "workflow", "list")
     assert code == 3 and "not a member" in err and out == ""
 
 
-def test_three_tenants_with_the_same_slug_never_reach_each_other(api, nexus_world, capsys):
+def test_three_tenants_with_the_same_slug_never_reach_each_other(api, nexus_world, nexus):
     """default, acme and globex each own a `shared` workflow: every cross-tenant read, run or change is refused."""
     from apps.accounts.services import apikey_create
     from apps.core.principal import Principal
@@ -186,7 +185,7 @@ def test_three_tenants_with_the_same_slug_never_reach_each_other(api, nexus_worl
             assert client.patch(f"/api/v1/workflows/{workflow_id}/", {"description": "x"}).status_code == 404
             assert client.delete(f"/api/v1/workflows/{workflow_id}/").status_code == 404
             assert _state(tenants[owner_slug]) == before
-            code, out, err = nexus(capsys, f"--tenant={caller}", "workflow", "show", workflow_id)
+            code, out, err = nexus(f"--tenant={caller}", "workflow", "show", workflow_id)
             assert code == 3 and out == "" and "does not exist" in err
         # by slug, each tenant reaches only its own
         assert client.get("/api/v1/workflows/shared/").json()["id"] == ids[caller]

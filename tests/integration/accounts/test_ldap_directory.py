@@ -152,15 +152,14 @@ def test_without_nexus_ldap_uri_there_is_no_ldap(slapd, settings, login, nexus_w
     assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
 
 
-def test_the_cli_logs_in_ldap_users_too(ldap_enabled, capsys, monkeypatch, bearer):
-    import io
+def test_the_cli_logs_in_ldap_users_too(ldap_enabled, nexus, bearer):
     import json
 
-    from django.core.management import call_command
+    code, out, err = nexus(
+        "--tenant=acme", "login", "--username=dora", "--password-stdin", "--json", stdin=password_of("dora") + "\n"
+    )
 
-    monkeypatch.setattr("sys.stdin", io.StringIO(password_of("dora") + "\n"))
-    call_command("nexus", "--tenant=acme", "login", "--username=dora", "--password-stdin", "--json")
-
-    pair = json.loads(capsys.readouterr().out)
+    assert code == 0, err
+    pair = json.loads(out)
     assert (pair["tenant"], pair["role"]) == ("acme", "developer")
     assert bearer(pair["access"]).get("/api/v1/workflows/").status_code == 200

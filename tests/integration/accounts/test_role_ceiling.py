@@ -10,7 +10,6 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.core.principal import Principal
 from apps.integrations.models import Application
-from tests.integration.accounts.test_users_cli import nexus
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +18,11 @@ def _owner_keys(acme) -> set[str]:
     return set(ApiKey.objects.filter(tenant=acme, role="owner").values_list("id", flat=True))
 
 
-def test_an_admin_may_not_mint_an_owner_key_from_the_cli(capsys, make_user, acme):
+def test_an_admin_may_not_mint_an_owner_key_from_the_cli(nexus, make_user, acme):
     make_user("ada", acme="admin")
     before = _owner_keys(acme)
 
-    code, out, err = nexus(capsys, "--tenant=acme", "--as=ada", "apikey", "create", "--role=owner", "--name=mine now")
+    code, out, err = nexus("--tenant=acme", "--as=ada", "apikey", "create", "--role=owner", "--name=mine now")
 
     assert (code, out) == (4, "")
     assert "role 'admin' may not create an API key with role 'owner': no role above your own" in err
@@ -33,15 +32,15 @@ def test_an_admin_may_not_mint_an_owner_key_from_the_cli(capsys, make_user, acme
     assert denial.details["reason"] == "role 'admin' may not create an API key with role 'owner': no role above your own"
 
 
-def test_an_admin_mints_keys_up_to_its_own_role(capsys, make_user, acme):
+def test_an_admin_mints_keys_up_to_its_own_role(nexus, make_user, acme):
     make_user("ada", acme="admin")
-    code, out, err = nexus(capsys, "--tenant=acme", "--as=ada", "apikey", "create", "--role=admin", "--json")
+    code, out, err = nexus("--tenant=acme", "--as=ada", "apikey", "create", "--role=admin", "--json")
     assert code == 0, err
     assert json.loads(out)["role"] == "admin"
 
 
-def test_the_cli_without_as_acts_as_a_platform_admin_and_may_mint_an_owner_key(capsys, acme):
-    code, out, err = nexus(capsys, "--tenant=acme", "apikey", "create", "--role=owner", "--json")
+def test_the_cli_without_as_acts_as_a_platform_admin_and_may_mint_an_owner_key(nexus, acme):
+    code, out, err = nexus("--tenant=acme", "apikey", "create", "--role=owner", "--json")
     assert code == 0, err
     assert json.loads(out)["role"] == "owner"
 
@@ -64,14 +63,14 @@ def test_an_application_with_keys_scope_may_not_mint_a_key_above_its_role(acme):
     assert _owner_keys(acme) == before
 
 
-def test_an_admin_may_not_promote_or_remove_an_owner(capsys, make_user, acme):
+def test_an_admin_may_not_promote_or_remove_an_owner(nexus, make_user, acme):
     make_user("ada", acme="admin")
     make_user("own", acme="owner")
     make_user("dev", acme="developer")
 
-    code, _, err = nexus(capsys, "--tenant=acme", "--as=ada", "member", "add", "dev", "--role=owner")
+    code, _, err = nexus("--tenant=acme", "--as=ada", "member", "add", "dev", "--role=owner")
     assert code == 4 and "role 'admin' may not give a member role 'owner': no role above your own" in err
-    code, _, err = nexus(capsys, "--tenant=acme", "--as=ada", "member", "add", "own", "--role=viewer")
+    code, _, err = nexus("--tenant=acme", "--as=ada", "member", "add", "own", "--role=viewer")
     assert code == 4 and "role 'admin' may not manage a member with role 'owner': no role above your own" in err
     assert dict(Membership.objects.filter(tenant=acme).values_list("user__username", "role")) == {
         "ada": "admin",

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from apps.artifacts.models import Artifact
@@ -158,43 +157,33 @@ def test_list_page_limits_are_checked(api):
     assert response.status_code == 400 and "limit" in response.json()["fields"]
 
 
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_cli_list_and_get(capsys, nexus_world, tmp_path):
+def test_cli_list_and_get(nexus, nexus_world, tmp_path):
     acme = nexus_world["tenants"]["acme"]
     chart = _store(acme, "run_a", "chart.svg", "image/svg+xml", SVG)
     _store(acme, "run_b", "notes.txt", "text/plain", b"notes")
 
-    code, out, err = nexus(capsys, "--tenant=acme", "artifact", "list", "--execution=run_a", "--json")
+    code, out, err = nexus("--tenant=acme", "artifact", "list", "--execution=run_a", "--json")
     assert code == 0, err
     listed = json.loads(out)
     assert listed["count"] == 1 and [a["id"] for a in listed["artifacts"]] == [chart["id"]]
 
     target = tmp_path / "out.svg"
-    code, out, err = nexus(capsys, "--tenant=acme", "artifact", "get", chart["id"], f"--output={target}", "--json")
+    code, out, err = nexus("--tenant=acme", "artifact", "get", chart["id"], f"--output={target}", "--json")
     assert code == 0, err
     shown = json.loads(out)
     assert shown["sha256"] == hashlib.sha256(SVG).hexdigest() and shown["output"] == str(target)
     assert target.read_bytes() == SVG
 
-    code, out, _ = nexus(capsys, "--tenant=acme", "artifact", "list")
+    code, out, _ = nexus("--tenant=acme", "artifact", "list")
     assert code == 0 and "chart.svg" in out and "notes.txt" in out and "{" not in out
-    code, out, _ = nexus(capsys, "--tenant=acme", "artifact", "get", chart["id"])
+    code, out, _ = nexus("--tenant=acme", "artifact", "get", chart["id"])
     assert code == 0 and "chart.svg" in out and "image/svg+xml" in out
 
 
-def test_cli_errors(capsys, nexus_world, tmp_path):
+def test_cli_errors(nexus, nexus_world, tmp_path):
     chart = _store(nexus_world["tenants"]["acme"], None, "chart.svg", "image/svg+xml", SVG)
-    code, out, err = nexus(capsys, "--tenant=globex", "artifact", "get", chart["id"], "--json")
+    code, out, err = nexus("--tenant=globex", "artifact", "get", chart["id"], "--json")
     assert code == 3 and out == "" and json.loads(err)["error"]["code"] == "artifact_not_found"
-    code, out, err = nexus(capsys, "--tenant=acme", "artifact", "get", chart["id"], f"--output={tmp_path}/missing/dir/x.svg")
+    code, out, err = nexus("--tenant=acme", "artifact", "get", chart["id"], f"--output={tmp_path}/missing/dir/x.svg")
     assert code == 2 and out == "" and "cannot write" in err
     assert _count(nexus_world["tenants"]["acme"]) == 1

@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 
 from apps.datasets.models import Dataset, DatasetRow
-from tests.integration.cli.test_cli import nexus
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +17,10 @@ def _rows(tenant, name: str) -> list[dict]:
     return rows
 
 
-def test_upload_csv_then_json_append_list_show_query_delete(capsys, nexus_world, tmp_path):
+def test_upload_csv_then_json_append_list_show_query_delete(nexus, nexus_world, tmp_path):
     csv_file = tmp_path / "sales.csv"
     csv_file.write_text("region,units,price\nnorth,10,1.5\nsouth,4,2\n")
-    code, out, err = nexus(
-        capsys, "--tenant=acme", "dataset", "upload", "sales", f"--file={csv_file}", "--description=Q1", "--json"
-    )
+    code, out, err = nexus("--tenant=acme", "dataset", "upload", "sales", f"--file={csv_file}", "--description=Q1", "--json")
     assert code == 0, err
     created = json.loads(out)
     assert created["id"].startswith("ds_") and created["row_count"] == 2 and created["description"] == "Q1"
@@ -35,9 +32,7 @@ def test_upload_csv_then_json_append_list_show_query_delete(capsys, nexus_world,
 
     more = tmp_path / "more.data"
     more.write_text(json.dumps([{"region": "north", "units": 5, "price": 3}]))
-    code, out, err = nexus(
-        capsys, "--tenant=acme", "dataset", "upload", "sales", f"--file={more}", "--format=json", "--append", "--json"
-    )
+    code, out, err = nexus("--tenant=acme", "dataset", "upload", "sales", f"--file={more}", "--format=json", "--append", "--json")
     assert code == 0, err
     assert json.loads(out)["row_count"] == 3
     assert _rows(nexus_world["tenants"]["acme"], "sales") == [
@@ -46,35 +41,35 @@ def test_upload_csv_then_json_append_list_show_query_delete(capsys, nexus_world,
         {"region": "north", "units": 5, "price": 3},
     ]
 
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "list", "--json")
+    code, out, _ = nexus("--tenant=acme", "dataset", "list", "--json")
     assert [d["name"] for d in json.loads(out)["datasets"]] == ["sales"]
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "show", "sales", "--limit=1", "--json")
+    code, out, _ = nexus("--tenant=acme", "dataset", "show", "sales", "--limit=1", "--json")
     assert json.loads(out)["preview"] == [{"region": "north", "units": 10, "price": 1.5}]
 
     body = {"group_by": ["region"], "aggregates": [{"fn": "sum", "field": "units", "as": "units"}], "order_by": ["region"]}
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "query", "sales", f"--query={json.dumps(body)}", "--json")
+    code, out, _ = nexus("--tenant=acme", "dataset", "query", "sales", f"--query={json.dumps(body)}", "--json")
     assert code == 0 and json.loads(out) == {
         "count": 2,
         "results": [{"region": "north", "units": 15}, {"region": "south", "units": 4}],
     }
 
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "delete", "sales", "--json")
+    code, out, _ = nexus("--tenant=acme", "dataset", "delete", "sales", "--json")
     assert code == 0 and json.loads(out) == {"status": "deleted", "id": created["id"], "name": "sales"}
     connection.set_tenant(nexus_world["tenants"]["acme"])
     assert Dataset.objects.count() == 0 and DatasetRow.objects.count() == 0
 
 
-def test_rich_output_for_people(capsys, nexus_world, tmp_path):
+def test_rich_output_for_people(nexus, nexus_world, tmp_path):
     data = tmp_path / "people.json"
     data.write_text(json.dumps([{"name": "Ada", "active": True}, {"name": "Bob", "active": None}]))
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "upload", "people", f"--file={data}")
+    code, out, _ = nexus("--tenant=acme", "dataset", "upload", "people", f"--file={data}")
     assert code == 0 and "people" in out and "2 rows" in out and "{" not in out
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "list")
+    code, out, _ = nexus("--tenant=acme", "dataset", "list")
     assert code == 0 and "people" in out
-    code, out, _ = nexus(capsys, "--tenant=acme", "dataset", "show", "people")
+    code, out, _ = nexus("--tenant=acme", "dataset", "show", "people")
     assert code == 0 and "Ada" in out and "boolean?" in out and "null" in out
     code, out, _ = nexus(
-        capsys, "--tenant=acme", "dataset", "query", "people", '--query={"filters": [{"field": "active", "value": true}]}'
+        "--tenant=acme", "dataset", "query", "people", '--query={"filters": [{"field": "active", "value": true}]}'
     )
     assert code == 0 and "Ada" in out and "Bob" not in out
 
@@ -99,26 +94,26 @@ def test_rich_output_for_people(capsys, nexus_world, tmp_path):
         (["dataset", "delete", "nope"], 3, "dataset 'nope' does not exist"),
     ],
 )
-def test_bad_input_exits_non_zero_with_a_reason_and_changes_nothing(capsys, nexus_world, tmp_path, args, exit_code, message):
+def test_bad_input_exits_non_zero_with_a_reason_and_changes_nothing(nexus, nexus_world, tmp_path, args, exit_code, message):
     (tmp_path / "good.csv").write_text("name,age\nAda,36\n")
     (tmp_path / "rows.txt").write_text("name\nx\n")
     (tmp_path / "bad.json").write_text("[{")
     (tmp_path / "nested.json").write_text('[{"tags": ["a"]}]')
     (tmp_path / "short.csv").write_text("name,age\nAda\n")
-    nexus(capsys, "--tenant=acme", "dataset", "upload", "people", f"--file={tmp_path / 'good.csv'}")
-    code, out, err = nexus(capsys, "--tenant=acme", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    nexus("--tenant=acme", "dataset", "upload", "people", f"--file={tmp_path / 'good.csv'}")
+    code, out, err = nexus("--tenant=acme", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert code == exit_code, (out, err)
     assert message in err and out == ""
     assert _rows(nexus_world["tenants"]["acme"], "people") == [{"name": "Ada", "age": 36}]
 
 
-def test_json_errors_are_json_on_stderr(capsys, nexus_world):
-    code, out, err = nexus(capsys, "--tenant=acme", "dataset", "query", "nope", "--json")
+def test_json_errors_are_json_on_stderr(nexus, nexus_world):
+    code, out, err = nexus("--tenant=acme", "dataset", "query", "nope", "--json")
     assert code == 3 and out == ""
     assert json.loads(err) == {"error": {"detail": "dataset 'nope' does not exist", "code": "dataset_not_found"}}
 
 
-def test_a_viewer_may_read_but_not_upload(capsys, nexus_world, tmp_path):
+def test_a_viewer_may_read_but_not_upload(nexus, nexus_world, tmp_path):
     from apps.accounts.services import membership_set, user_create
 
     connection.set_schema_to_public()
@@ -126,7 +121,7 @@ def test_a_viewer_may_read_but_not_upload(capsys, nexus_world, tmp_path):
     membership_set(user=viewer, tenant=nexus_world["tenants"]["acme"], role="viewer")
     data = tmp_path / "d.csv"
     data.write_text("a\n1\n")
-    code, _, err = nexus(capsys, "--tenant=acme", "--as=vic", "dataset", "upload", "d", f"--file={data}")
+    code, _, err = nexus("--tenant=acme", "--as=vic", "dataset", "upload", "d", f"--file={data}")
     assert code == 4 and "may not dataset write" in err
-    code, out, _ = nexus(capsys, "--tenant=acme", "--as=vic", "dataset", "list", "--json")
+    code, out, _ = nexus("--tenant=acme", "--as=vic", "dataset", "list", "--json")
     assert code == 0 and json.loads(out) == {"datasets": []}

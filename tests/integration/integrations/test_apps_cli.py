@@ -7,21 +7,20 @@ import pytest
 
 from apps.accounts.models import ApiKey
 from apps.integrations.models import Application
-from tests.integration.cli.test_cli import nexus
 
 pytestmark = pytest.mark.django_db
 
 
-def _json(capsys, *args):
-    code, out, err = nexus(capsys, "--tenant=acme", "app", *args, "--json")
+def _json(nexus, *args):
+    code, out, err = nexus("--tenant=acme", "app", *args, "--json")
     assert code == 0, err
     return json.loads(out)
 
 
-def test_the_application_lifecycle_on_the_cli(capsys, client, nexus_world):
+def test_the_application_lifecycle_on_the_cli(nexus, client, nexus_world):
     # register: the secrets, once
     app = _json(
-        capsys,
+        nexus,
         "register",
         "--name=crm",
         "--webhook-url=https://1.1.1.1/hooks",
@@ -39,29 +38,29 @@ def test_the_application_lifecycle_on_the_cli(capsys, client, nexus_world):
     assert client.get("/api/v1/workflows/", HTTP_AUTHORIZATION=f"Bearer {app['api_key']}").status_code == 200
 
     # list and show: never a secret
-    listed = _json(capsys, "list")
+    listed = _json(nexus, "list")
     assert [a["id"] for a in listed["results"]] == [app["id"]] and "api_key" not in listed["results"][0]
-    shown = _json(capsys, "show", app["id"])
+    shown = _json(nexus, "show", app["id"])
     assert shown["client_id"] == app["client_id"] and "client_secret" not in shown
 
     # update: only what is given
-    updated = _json(capsys, "update", app["id"], "--name=crm v2", "--rate-limit=default", "--scopes=")
+    updated = _json(nexus, "update", app["id"], "--name=crm v2", "--rate-limit=default", "--scopes=")
     assert (updated["name"], updated["rate_limit_per_minute"], updated["scopes"]) == ("crm v2", None, [])
     assert updated["webhook_url"] == "https://1.1.1.1/hooks"
 
     # rotate one credential
-    rotated = _json(capsys, "rotate", app["id"], "--credentials=api_key")
+    rotated = _json(nexus, "rotate", app["id"], "--credentials=api_key")
     assert rotated["api_key"] != app["api_key"] and "client_secret" not in rotated
     assert client.get("/api/v1/workflows/", HTTP_AUTHORIZATION=f"Bearer {app['api_key']}").status_code == 401
 
     # revoke
-    revoked = _json(capsys, "revoke", app["id"])
+    revoked = _json(nexus, "revoke", app["id"])
     assert revoked["revoked_at"] is not None
     assert client.get("/api/v1/workflows/", HTTP_AUTHORIZATION=f"Bearer {rotated['api_key']}").status_code == 401
 
 
-def test_the_register_panel_tells_a_person_to_store_the_secrets(capsys):
-    code, out, err = nexus(capsys, "--tenant=acme", "app", "register", "--name=panel")
+def test_the_register_panel_tells_a_person_to_store_the_secrets(nexus):
+    code, out, err = nexus("--tenant=acme", "app", "register", "--name=panel")
     assert code == 0, err
     app = Application.objects.get(name="panel")
     assert app.id in out and "nxk_" in out and "not shown again" in out
@@ -79,8 +78,8 @@ def test_the_register_panel_tells_a_person_to_store_the_secrets(capsys):
         (["rotate", "app_00000000000000000000000000", "--credentials=password"], 2, "credentials"),
     ],
 )
-def test_errors_go_to_stderr_with_an_exit_code(capsys, args, code, field):
-    exit_code, out, err = nexus(capsys, "--tenant=acme", "app", *args, "--json")
+def test_errors_go_to_stderr_with_an_exit_code(nexus, args, code, field):
+    exit_code, out, err = nexus("--tenant=acme", "app", *args, "--json")
     assert exit_code == code and out == ""
     error = json.loads(err)["error"]
     if field is not None:
@@ -88,8 +87,8 @@ def test_errors_go_to_stderr_with_an_exit_code(capsys, args, code, field):
     assert not Application.objects.filter(name="bad").exists()
 
 
-def test_another_tenants_application_is_not_found(capsys):
-    app = _json(capsys, "register", "--name=acme's")
-    code, out, err = nexus(capsys, "--tenant=globex", "app", "revoke", app["id"])
+def test_another_tenants_application_is_not_found(nexus):
+    app = _json(nexus, "register", "--name=acme's")
+    code, out, err = nexus("--tenant=globex", "app", "revoke", app["id"])
     assert code == 3 and out == "" and "does not exist" in err
     assert Application.objects.get(id=app["id"]).revoked_at is None

@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from django.core.management import call_command
-from django.db import connection
 
 from apps.ops.redis_client import redis_client
 from apps.quotas import services as quotas
@@ -30,17 +28,6 @@ PARENT = {
     "nodes": [{"id": "child", "type": "subworkflow", "config": {"workflow": "hello", "inputs": {"name": "'kid'"}}}],
     "outputs": {"child": "nodes.child"},
 }
-
-
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    connection.set_schema_to_public()
-    return code, captured.out, captured.err
 
 
 def _this_period() -> str:
@@ -123,23 +110,23 @@ def test_a_run_refused_for_its_inputs_does_not_use_the_quota(client, make_tenant
     assert _runs(tenant, in_schema) == 1
 
 
-def test_the_cli_counts_test_runs_and_exits_4_past_the_quota(capsys, make_tenant, deploy, in_schema):
+def test_the_cli_counts_test_runs_and_exits_4_past_the_quota(nexus, make_tenant, deploy, in_schema):
     tenant, _ = make_tenant("exq-cli", quota_executions=2)
     deploy(tenant, "hello", template="basic")
-    code, out, err = nexus(capsys, "--tenant=exq-cli", "test", "hello", '--input={"name": "t"}', "--json")
+    code, out, err = nexus("--tenant=exq-cli", "test", "hello", '--input={"name": "t"}', "--json")
     assert code == 0 and json.loads(out) == {"message": "Hello, t!"}, err
-    code, _, err = nexus(capsys, "--tenant=exq-cli", "run", "hello", '--input={"name": "r"}', "--json")
+    code, _, err = nexus("--tenant=exq-cli", "run", "hello", '--input={"name": "r"}', "--json")
     assert code == 0, err
 
-    code, out, err = nexus(capsys, "--tenant=exq-cli", "run", "hello", '--input={"name": "r"}', "--json")
+    code, out, err = nexus("--tenant=exq-cli", "run", "hello", '--input={"name": "r"}', "--json")
 
     assert (code, out) == (4, "")
     assert json.loads(err)["error"]["code"] == "quota_exceeded"
     assert json.loads(err)["error"]["fields"]["limit"] == 2
     assert _runs(tenant, in_schema) == 2
-    code, out, _ = nexus(capsys, "tenant", "show", "exq-cli", "--json")
+    code, out, _ = nexus("tenant", "show", "exq-cli", "--json")
     assert json.loads(out)["usage"] == {"workflows": 1, "executions_this_period": 2, "period": _this_period()}
-    code, out, _ = nexus(capsys, "tenant", "show", "exq-cli")
+    code, out, _ = nexus("tenant", "show", "exq-cli")
     assert "2 in " in out and "of 2" in out
 
 

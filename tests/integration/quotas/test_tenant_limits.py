@@ -5,23 +5,11 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from apps.tenants.models import Tenant
 from tests.integration.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
-
-
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    connection.set_schema_to_public()
-    return code, captured.out, captured.err
 
 
 def _limits(slug: str) -> tuple:
@@ -79,22 +67,22 @@ def test_a_tenant_owner_may_read_its_usage_but_not_change_its_quota(client, make
     assert _limits("lim-owner")[1] == 5
 
 
-def test_the_cli_creates_and_updates_limits(capsys):
-    code, out, err = nexus(capsys, "tenant", "create", "lim-cli", "--max-concurrent-runs=2", "--quota-executions=10", "--json")
+def test_the_cli_creates_and_updates_limits(nexus):
+    code, out, err = nexus("tenant", "create", "lim-cli", "--max-concurrent-runs=2", "--quota-executions=10", "--json")
     assert code == 0, err
     assert json.loads(out)["max_concurrent_runs"] == 2
 
-    code, out, err = nexus(capsys, "tenant", "update", "lim-cli", "--quota-executions=unlimited", "--quota-workflows=7", "--json")
+    code, out, err = nexus("tenant", "update", "lim-cli", "--quota-executions=unlimited", "--quota-workflows=7", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["quotas"] == {"workflows": 7, "executions": None, "mail_per_day": None} and data["max_concurrent_runs"] == 2
     assert _limits("lim-cli") == (7, None, "strict", 2, "lim-cli", "standard")
 
-    code, out, _ = nexus(capsys, "tenant", "update", "lim-cli", "--max-concurrent-runs=default", "--name=Limited")
+    code, out, _ = nexus("tenant", "update", "lim-cli", "--max-concurrent-runs=default", "--name=Limited")
     assert code == 0 and "at most default runs at once" in out and "0 of 7" in out
     assert _limits("lim-cli") == (7, None, "strict", None, "Limited", "standard")
 
-    code, _, err = nexus(capsys, "tenant", "update", "lim-cli", "--max-concurrent-runs=0")
+    code, _, err = nexus("tenant", "update", "lim-cli", "--max-concurrent-runs=0")
     assert code == 2 and "max_concurrent_runs" in err
     with pytest.raises(CommandError, match="'lots' is not a whole number"):  # the shell gets exit 2 and this
         call_command("nexus", "tenant", "update", "lim-cli", "--quota-workflows=lots")

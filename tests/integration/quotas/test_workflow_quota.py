@@ -3,8 +3,6 @@
 import json
 
 import pytest
-from django.core.management import call_command
-from django.db import connection
 
 from apps.quotas.services import QuotaExceeded
 from apps.workflows.models import Workflow
@@ -12,17 +10,6 @@ from apps.workflows.services import workflow_create, workflow_delete
 from tests.integration.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
-
-
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    connection.set_schema_to_public()
-    return code, captured.out, captured.err
 
 
 def _slugs(tenant, in_schema) -> list[str]:
@@ -49,12 +36,12 @@ def test_the_api_refuses_the_workflow_past_the_quota_and_stores_nothing(client, 
     assert detail["usage"]["workflows"] == 2 and detail["usage"]["executions_this_period"] == 0
 
 
-def test_the_cli_refuses_with_exit_4_and_json_on_stderr(capsys, make_tenant, in_schema):
+def test_the_cli_refuses_with_exit_4_and_json_on_stderr(nexus, make_tenant, in_schema):
     tenant, _ = make_tenant("wfq-cli", quota_workflows=1)
-    code, _, err = nexus(capsys, "--tenant=wfq-cli", "create", "workflow", "first", "--template=basic", "--json")
+    code, _, err = nexus("--tenant=wfq-cli", "create", "workflow", "first", "--template=basic", "--json")
     assert code == 0, err
 
-    code, out, err = nexus(capsys, "--tenant=wfq-cli", "workflow", "create", "second", "--template=basic", "--json")
+    code, out, err = nexus("--tenant=wfq-cli", "workflow", "create", "second", "--template=basic", "--json")
 
     assert (code, out) == (4, "")
     assert json.loads(err)["error"] == {
@@ -63,7 +50,7 @@ def test_the_cli_refuses_with_exit_4_and_json_on_stderr(capsys, make_tenant, in_
         "fields": {"quota": "workflows", "limit": 1},
     }
     assert _slugs(tenant, in_schema) == ["first"]
-    code, out, _ = nexus(capsys, "tenant", "show", "wfq-cli", "--json")
+    code, out, _ = nexus("tenant", "show", "wfq-cli", "--json")
     assert code == 0 and json.loads(out)["usage"]["workflows"] == 1
 
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from apps.events.models import Event
@@ -12,30 +11,20 @@ from apps.runs.models import Execution
 pytestmark = pytest.mark.django_db
 
 
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_session_create_info_and_history(capsys, monkeypatch, nexus_world):
-    code, out, err = nexus(capsys, "--tenant", "acme", "session", "create", "--user", "u9", "--metadata", '{"k": 1}', "--json")
+def test_session_create_info_and_history(nexus, monkeypatch, nexus_world):
+    code, out, err = nexus("--tenant", "acme", "session", "create", "--user", "u9", "--metadata", '{"k": 1}', "--json")
     assert code == 0, err
     session = json.loads(out)
     assert session["id"].startswith("ses_") and session["user"] == "u9" and session["metadata"] == {"k": 1}
     monkeypatch.setenv("NEXUS_SESSION", session["id"])
-    code, out, err = nexus(capsys, "--tenant", "acme", "session", "info", "--json")
+    code, out, err = nexus("--tenant", "acme", "session", "info", "--json")
     assert code == 0, err
     assert json.loads(out)["id"] == session["id"]
-    assert nexus(capsys, "--tenant", "acme", "create", "workflow", "cli-hello", "--template=basic", "--json")[0] == 0
-    assert nexus(capsys, "--tenant", "acme", "deploy", "cli-hello", "--json")[0] == 0
-    code, out, err = nexus(capsys, "--tenant", "acme", "run", "cli-hello", "--input", '{"name": "S"}', "--json")
+    assert nexus("--tenant", "acme", "create", "workflow", "cli-hello", "--template=basic", "--json")[0] == 0
+    assert nexus("--tenant", "acme", "deploy", "cli-hello", "--json")[0] == 0
+    code, out, err = nexus("--tenant", "acme", "run", "cli-hello", "--input", '{"name": "S"}', "--json")
     assert code == 0, err
-    code, out, err = nexus(capsys, "--tenant", "acme", "session", "history", "--json")
+    code, out, err = nexus("--tenant", "acme", "session", "history", "--json")
     assert code == 0, err
     history = json.loads(out)
     assert history["session"] == session["id"] and history["count"] == 1
@@ -51,17 +40,17 @@ def test_session_create_info_and_history(capsys, monkeypatch, nexus_world):
     ]
 
 
-def test_info_without_a_session_is_a_clear_error(capsys, monkeypatch, nexus_world):
+def test_info_without_a_session_is_a_clear_error(nexus, monkeypatch, nexus_world):
     monkeypatch.delenv("NEXUS_SESSION", raising=False)
-    code, out, err = nexus(capsys, "--tenant", "acme", "session", "info")
+    code, out, err = nexus("--tenant", "acme", "session", "info")
     assert code == 2 and out == ""
     assert "NEXUS_SESSION" in err and "session_required" in err
 
 
-def test_an_unknown_nexus_session_refuses_the_run(capsys, monkeypatch, nexus_world):
-    assert nexus(capsys, "--tenant", "acme", "create", "workflow", "cli-hello2", "--template=basic", "--json")[0] == 0
+def test_an_unknown_nexus_session_refuses_the_run(nexus, monkeypatch, nexus_world):
+    assert nexus("--tenant", "acme", "create", "workflow", "cli-hello2", "--template=basic", "--json")[0] == 0
     monkeypatch.setenv("NEXUS_SESSION", "ses_00000000000000000000000000")
-    code, out, err = nexus(capsys, "--tenant", "acme", "test", "cli-hello2", "--input", '{"name": "S"}')
+    code, out, err = nexus("--tenant", "acme", "test", "cli-hello2", "--input", '{"name": "S"}')
     assert code == 2 and "session_not_found" in err
     connection.set_tenant(nexus_world["tenants"]["acme"])
     assert Execution.objects.filter(workflow_slug="cli-hello2").count() == 0

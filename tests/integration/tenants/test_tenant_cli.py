@@ -3,8 +3,6 @@
 import json
 
 import pytest
-from django.core.management import call_command
-from django.db import connection
 
 from apps.tenants.models import Tenant
 from tests.integration.tenants.conftest import schema_present
@@ -12,20 +10,8 @@ from tests.integration.tenants.conftest import schema_present
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("nexus_world")]
 
 
-def nexus(capsys, *args: str):
-    code = 0
-    try:
-        call_command("nexus", *args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    connection.set_schema_to_public()
-    return code, captured.out, captured.err
-
-
-def test_create_show_list_suspend_resume_delete(capsys):
+def test_create_show_list_suspend_resume_delete(nexus):
     code, out, err = nexus(
-        capsys,
         "tenant",
         "create",
         "umbrella",
@@ -43,28 +29,28 @@ def test_create_show_list_suspend_resume_delete(capsys):
     assert created["quotas"] == {"workflows": 10, "executions": 1000, "mail_per_day": None} and created["isolation"] == "standard"
     assert created["active"] is True and schema_present("t_umbrella")
 
-    code, out, _ = nexus(capsys, "tenant", "show", "umbrella", "--json")
+    code, out, _ = nexus("tenant", "show", "umbrella", "--json")
     assert code == 0 and json.loads(out) == created
 
-    code, out, _ = nexus(capsys, "tenant", "list", "--json")
+    code, out, _ = nexus("tenant", "list", "--json")
     listed = {t["slug"]: t for t in json.loads(out)["tenants"]}
     assert listed["umbrella"] == created and "template" not in listed and "public" not in listed
 
-    code, out, _ = nexus(capsys, "--json", "tenant", "suspend", "umbrella")
+    code, out, _ = nexus("--json", "tenant", "suspend", "umbrella")
     assert code == 0 and json.loads(out)["active"] is False
-    code, out, _ = nexus(capsys, "tenant", "resume", "umbrella", "--json")
+    code, out, _ = nexus("tenant", "resume", "umbrella", "--json")
     assert code == 0 and json.loads(out)["active"] is True
 
-    code, out, _ = nexus(capsys, "tenant", "delete", "umbrella", "--confirm=umbrella", "--json")
+    code, out, _ = nexus("tenant", "delete", "umbrella", "--confirm=umbrella", "--json")
     assert code == 0 and json.loads(out) == {"deleted": "umbrella"}
     assert not schema_present("t_umbrella") and not Tenant.objects.filter(slug="umbrella").exists()
 
 
-def test_people_get_tables_and_panels(capsys):
-    nexus(capsys, "tenant", "create", "wayne", "--quota-workflows=5")
-    code, out, _ = nexus(capsys, "tenant", "show", "wayne")
+def test_people_get_tables_and_panels(nexus):
+    nexus("tenant", "create", "wayne", "--quota-workflows=5")
+    code, out, _ = nexus("tenant", "show", "wayne")
     assert code == 0 and "tenant wayne" in out and "unlimited" in out and "strict" in out and "{" not in out
-    code, out, _ = nexus(capsys, "tenant", "list")
+    code, out, _ = nexus("tenant", "list")
     assert code == 0 and "wayne" in out and "strict" in out and "{" not in out
 
 
@@ -81,22 +67,22 @@ def test_people_get_tables_and_panels(capsys):
         (["tenant", "delete", "globex", "--confirm=acme"], 2, "confirm"),
     ],
 )
-def test_errors_go_to_stderr_with_exit_codes_and_change_nothing(capsys, args, exit_code, message):
+def test_errors_go_to_stderr_with_exit_codes_and_change_nothing(nexus, args, exit_code, message):
     tenants = sorted(Tenant.objects.values_list("slug", "is_active"))
-    code, out, err = nexus(capsys, *args)
+    code, out, err = nexus(*args)
     assert code == exit_code, (out, err)
     assert message in err and out == ""
     assert sorted(Tenant.objects.values_list("slug", "is_active")) == tenants
     assert schema_present("t_globex") and not schema_present("t_newco")
 
 
-def test_errors_as_json_with_json(capsys):
-    code, out, err = nexus(capsys, "tenant", "delete", "globex", "--json")
+def test_errors_as_json_with_json(nexus):
+    code, out, err = nexus("tenant", "delete", "globex", "--json")
     assert code == 2 and out == ""
     assert json.loads(err)["error"]["code"] == "confirmation_required"
 
 
-def test_a_user_who_is_not_a_platform_admin_is_refused(capsys, nexus_world):
+def test_a_user_who_is_not_a_platform_admin_is_refused(nexus, nexus_world):
     from apps.accounts.services import membership_set, user_create
 
     owner = user_create(username="olivia", password="a-long-password-1")
@@ -108,9 +94,9 @@ def test_a_user_who_is_not_a_platform_admin_is_refused(capsys, nexus_world):
         ["tenant", "suspend", "globex"],
         ["tenant", "delete", "globex", "--confirm=globex"],
     ):
-        code, out, err = nexus(capsys, "--tenant=acme", "--as=olivia", *args)
+        code, out, err = nexus("--tenant=acme", "--as=olivia", *args)
         assert code == 4 and "only platform admins" in err and out == "", args
     assert sorted(Tenant.objects.values_list("slug", "is_active")) == before and schema_present("t_globex")
     # her own tenant she may see
-    code, out, _ = nexus(capsys, "--tenant=acme", "--as=olivia", "tenant", "show", "acme", "--json")
+    code, out, _ = nexus("--tenant=acme", "--as=olivia", "tenant", "show", "acme", "--json")
     assert code == 0 and json.loads(out)["slug"] == "acme"

@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-from tests.integration.cli.test_cli import nexus
-
 pytestmark = pytest.mark.django_db
 
 GOOD = {
@@ -83,7 +81,7 @@ def test_test_endpoint_runs_the_latest_version_or_a_suite(api):
     assert api(role="viewer").post("/api/v1/workflows/hello/test/", {"suite": "all"}).status_code == 403
 
 
-def test_a_failing_case_is_reported_with_the_reason(capsys, nexus_world, tmp_path):
+def test_a_failing_case_is_reported_with_the_reason(nexus, nexus_world, tmp_path):
     definition = {
         **GOOD,
         "tests": [
@@ -93,45 +91,45 @@ def test_a_failing_case_is_reported_with_the_reason(capsys, nexus_world, tmp_pat
     }
     path = tmp_path / "double.json"
     path.write_text(json.dumps(definition))
-    code, _, err = nexus(capsys, "--tenant=acme", "workflow", "create", "double", f"--file={path}")
+    code, _, err = nexus("--tenant=acme", "workflow", "create", "double", f"--file={path}")
     assert code == 0, err
-    code, out, _ = nexus(capsys, "--tenant=acme", "test", "double", "--suite", "integration", "--json")
+    code, out, _ = nexus("--tenant=acme", "test", "double", "--suite", "integration", "--json")
     report = json.loads(out)
     assert code == 1 and (report["passed"], report["failed"], report["total"]) == (1, 1, 2)
     assert report["cases"][1]["failures"] == ["output 'value' is 4, expected 5"]
-    code, _, err = nexus(capsys, "--tenant=acme", "test", "double", "--suite", "nightly")
+    code, _, err = nexus("--tenant=acme", "test", "double", "--suite", "nightly")
     assert code == 2 and "no test cases" in err
 
 
-def test_yaml_definitions_on_the_cli(capsys, nexus_world, tmp_path):
+def test_yaml_definitions_on_the_cli(nexus, nexus_world, tmp_path):
     path = tmp_path / "flow.yaml"
     path.write_text(
         "inputs:\n  type: object\n  properties: {name: {type: string}}\n  required: [name]\n"
         "nodes:\n  - id: greet\n    type: template\n    config: {template: 'Hi {{ inputs.name }}'}\n"
         "outputs: {message: nodes.greet}\n"
     )
-    code, out, _ = nexus(capsys, "--tenant=acme", "workflow", "validate", f"--file={path}", "--json")
+    code, out, _ = nexus("--tenant=acme", "workflow", "validate", f"--file={path}", "--json")
     assert code == 0 and json.loads(out)["valid"] is True
-    code, out, err = nexus(capsys, "--tenant=acme", "workflow", "create", "yaml-flow", f"--file={path}", "--json")
+    code, out, err = nexus("--tenant=acme", "workflow", "create", "yaml-flow", f"--file={path}", "--json")
     assert code == 0, err
-    code, out, _ = nexus(capsys, "--tenant=acme", "test", "yaml-flow", '--input={"name": "Y"}', "--json")
+    code, out, _ = nexus("--tenant=acme", "test", "yaml-flow", '--input={"name": "Y"}', "--json")
     assert json.loads(out) == {"message": "Hi Y"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [unclosed\n")
-    code, out, err = nexus(capsys, "--tenant=acme", "workflow", "validate", f"--file={bad}")
+    code, out, err = nexus("--tenant=acme", "workflow", "validate", f"--file={bad}")
     assert code == 2 and "not valid YAML" in err and out == ""
     evil = tmp_path / "evil.yaml"
     evil.write_text("nodes: !!python/object/apply:os.system ['true']\n")
-    code, _, err = nexus(capsys, "--tenant=acme", "workflow", "validate", f"--file={evil}")
+    code, _, err = nexus("--tenant=acme", "workflow", "validate", f"--file={evil}")
     assert code == 2
 
 
-def test_update_from_a_file_adds_a_version(capsys, nexus_world, tmp_path):
-    nexus(capsys, "--tenant=acme", "create", "workflow", "hello")
+def test_update_from_a_file_adds_a_version(nexus, nexus_world, tmp_path):
+    nexus("--tenant=acme", "create", "workflow", "hello")
     definition = json.loads(json.dumps(GOOD))
     path = tmp_path / "v2.json"
     path.write_text(json.dumps(definition))
-    code, out, _ = nexus(capsys, "--tenant=acme", "workflow", "update", "hello", f"--file={path}", "--json")
+    code, out, _ = nexus("--tenant=acme", "workflow", "update", "hello", f"--file={path}", "--json")
     assert code == 0 and json.loads(out)["version"] == 2
-    code, out, _ = nexus(capsys, "--tenant=acme", "template", "list", "--json")
+    code, out, _ = nexus("--tenant=acme", "template", "list", "--json")
     assert "basic" in [t["name"] for t in json.loads(out)["templates"]]
