@@ -3,10 +3,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.access import SCOPES
 from apps.accounts.models import Role
+from apps.api.base import ERRORS, TenantApiView
 from apps.api.serializers import ErrorSerializer
 from apps.integrations.representation import application_data
 from apps.integrations.selectors import app_get, app_list
@@ -22,7 +22,6 @@ from apps.integrations.services import (
 )
 from apps.integrations.urls_guard import MAX_URL_LENGTH
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 SCOPE_CHOICES = list(SCOPES)
 SCOPES_HELP = "scopes narrowing the role (empty: none, the role alone limits); one of: " + ", ".join(SCOPE_CHOICES)
 EVENTS_HELP = 'event types to receive: `*`, `<entity>.*` or `<entity>.<verb>`; default `["*"]` when a webhook_url is set'
@@ -109,29 +108,19 @@ class ApplicationListSerializer(serializers.Serializer):
     results = ApplicationSerializer(many=True)
 
 
-def _ctx(request) -> dict:
-    return {"principal": request._request.principal, "tenant": request._request.tenant}
+def _data(tenant, app, secrets: dict | None = None) -> dict:
+    return {**application_data(app, tenant_slug=tenant.slug), **(secrets or {})}
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _data(request, app, secrets: dict | None = None) -> dict:
-    return {**application_data(app, tenant_slug=request._request.tenant.slug), **(secrets or {})}
-
-
-class ApplicationListView(APIView):
+class ApplicationListView(TenantApiView):
     @extend_schema(
         operation_id="apps_list",
         responses={200: ApplicationListSerializer, **ERRORS},
         summary="List the tenant's API applications (revoked ones included)",
     )
     def get(self, request):
-        apps = app_list(principal=request._request.principal, tenant_id=request._request.tenant.pk)
-        return Response({"count": len(apps), "results": [_data(request, app) for app in apps]})
+        apps = app_list(**self.scope)
+        return Response({"count": len(apps), "results": [_data(self.tenant, app) for app in apps]})
 
     @extend_schema(
         operation_id="apps_create",
@@ -140,20 +129,20 @@ class ApplicationListView(APIView):
         summary="Register an API application: an API key, OAuth2 client credentials and a webhook secret, shown once",
     )
     def post(self, request):
-        data = _validated(ApplicationCreateSerializer, request.data)
-        app, secrets = app_register(**_ctx(request), **data)
-        return Response(_data(request, app, secrets), status=status.HTTP_201_CREATED)
+        data = self.validated(ApplicationCreateSerializer, request.data)
+        app, secrets = app_register(principal=self.principal, tenant=self.tenant, **data)
+        return Response(_data(self.tenant, app, secrets), status=status.HTTP_201_CREATED)
 
 
-class ApplicationDetailView(APIView):
+class ApplicationDetailView(TenantApiView):
     @extend_schema(
         operation_id="apps_retrieve",
         responses={200: ApplicationSerializer, **ERRORS},
         summary="Show an API application (also to the application itself)",
     )
     def get(self, request, app_id: str):
-        app = app_get(principal=request._request.principal, tenant_id=request._request.tenant.pk, app_id=app_id)
-        return Response(_data(request, app))
+        app = app_get(**self.scope, app_id=app_id)
+        return Response(_data(self.tenant, app))
 
     @extend_schema(
         operation_id="apps_update",
@@ -162,12 +151,12 @@ class ApplicationDetailView(APIView):
         summary="Change an API application's name, webhook, scopes or rate limit",
     )
     def patch(self, request, app_id: str):
-        data = _validated(ApplicationUpdateSerializer, request.data)
-        app, secrets = app_update(**_ctx(request), app_id=app_id, **data)
-        return Response(_data(request, app, secrets))
+        data = self.validated(ApplicationUpdateSerializer, request.data)
+        app, secrets = app_update(principal=self.principal, tenant=self.tenant, app_id=app_id, **data)
+        return Response(_data(self.tenant, app, secrets))
 
 
-class ApplicationRotateView(APIView):
+class ApplicationRotateView(TenantApiView):
     @extend_schema(
         operation_id="apps_rotate",
         request=ApplicationRotateSerializer,
@@ -175,12 +164,14 @@ class ApplicationRotateView(APIView):
         summary="Replace an API application's credentials; the old ones stop working, the new are shown once",
     )
     def post(self, request, app_id: str):
-        data = _validated(ApplicationRotateSerializer, request.data)
-        app, secrets = app_rotate(**_ctx(request), app_id=app_id, credentials=data.get("credentials"))
-        return Response(_data(request, app, secrets))
+        data = self.validated(ApplicationRotateSerializer, request.data)
+        app, secrets = app_rotate(
+            principal=self.principal, tenant=self.tenant, app_id=app_id, credentials=data.get("credentials")
+        )
+        return Response(_data(self.tenant, app, secrets))
 
 
-class ApplicationRevokeView(APIView):
+class ApplicationRevokeView(TenantApiView):
     @extend_schema(
         operation_id="apps_revoke",
         request=None,
@@ -188,5 +179,5 @@ class ApplicationRevokeView(APIView):
         summary="Revoke an API application: its key, OAuth2 client and tokens stop working (idempotent)",
     )
     def post(self, request, app_id: str):
-        app = app_revoke(**_ctx(request), app_id=app_id)
-        return Response(_data(request, app))
+        app = app_revoke(principal=self.principal, tenant=self.tenant, app_id=app_id)
+        return Response(_data(self.tenant, app))

@@ -6,10 +6,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.base import ERRORS, TenantApiView
 from apps.api.serializers import MAX_OFFSET, ArtifactListSerializer, ArtifactSerializer
-from apps.api.views import ERRORS, _ctx, _validated
 from apps.artifacts.representation import artifact_data
 from apps.artifacts.selectors import artifact_get, artifact_list
 from apps.artifacts.services import CONTENT_TYPES
@@ -21,7 +20,7 @@ class ArtifactListQuerySerializer(serializers.Serializer):
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
-class ArtifactListView(APIView):
+class ArtifactListView(TenantApiView):
     @extend_schema(
         parameters=[ArtifactListQuerySerializer],
         responses={200: ArtifactListSerializer, **ERRORS},
@@ -29,27 +28,27 @@ class ArtifactListView(APIView):
         summary="List artifacts (metadata only), newest first",
     )
     def get(self, request):
-        query = _validated(ArtifactListQuerySerializer, request.query_params)
-        count, artifacts = artifact_list(**_ctx(request), **query)
+        query = self.validated(ArtifactListQuerySerializer, request.query_params)
+        count, artifacts = artifact_list(**self.scope, **query)
         return Response({"count": count, "results": [artifact_data(a) for a in artifacts]})
 
 
-class ArtifactDetailView(APIView):
+class ArtifactDetailView(TenantApiView):
     @extend_schema(
         responses={200: ArtifactSerializer, **ERRORS}, operation_id="artifacts_retrieve", summary="Show an artifact's metadata"
     )
     def get(self, request, artifact_id: str):
-        return Response(artifact_data(artifact_get(**_ctx(request), artifact_id=artifact_id)))
+        return Response(artifact_data(artifact_get(**self.scope, artifact_id=artifact_id)))
 
 
-class ArtifactDownloadView(APIView):
+class ArtifactDownloadView(TenantApiView):
     @extend_schema(
         responses={**{(200, content_type): OpenApiTypes.BINARY for content_type in CONTENT_TYPES}, **ERRORS},
         operation_id="artifacts_download",
         summary="Download an artifact's bytes (always as an attachment)",
     )
     def get(self, request, artifact_id: str):
-        artifact = artifact_get(**_ctx(request), artifact_id=artifact_id, with_data=True)
+        artifact = artifact_get(**self.scope, artifact_id=artifact_id, with_data=True)
         data = bytes(artifact.data)
         response = HttpResponse(data, content_type=artifact.content_type)
         response["Content-Length"] = str(len(data))

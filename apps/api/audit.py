@@ -3,15 +3,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from apps.api.serializers import ErrorSerializer
-from apps.api.views import _ctx, _validated
+from apps.api.base import ERRORS, TenantApiView
 from apps.audit.models import ActorType, Outcome
 from apps.audit.representation import audit_event_data
 from apps.audit.selectors import MAX_LIMIT, audit_list, tenant_slugs
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 
 
 class AuditQuerySerializer(serializers.Serializer):
@@ -49,7 +45,7 @@ class AuditListSerializer(serializers.Serializer):
     results = AuditEventSerializer(many=True)
 
 
-class AuditListView(APIView):
+class AuditListView(TenantApiView):
     @extend_schema(
         operation_id="audit_list",
         parameters=[AuditQuerySerializer],
@@ -57,7 +53,7 @@ class AuditListView(APIView):
         summary="The audit log: newest first, or after `since` oldest first (tenant admins and owners, platform admins)",
     )
     def get(self, request):
-        query = _validated(AuditQuerySerializer, request.query_params)
-        events = audit_list(**_ctx(request), tenant_slug=query.pop("tenant", None), **query)
+        query = self.validated(AuditQuerySerializer, request.query_params)
+        events = audit_list(**self.scope, tenant_slug=query.pop("tenant", None), **query)
         slugs = tenant_slugs(e.tenant_id for e in events)
         return Response({"count": len(events), "results": [audit_event_data(e, slugs=slugs) for e in events]})

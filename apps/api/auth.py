@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.services import token_refresh, user_login
+from apps.api.base import validated
 from apps.api.serializers import ErrorSerializer
 
 
@@ -37,12 +38,6 @@ TokenPairSerializer = inline_serializer(
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 413: ErrorSerializer}
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -55,7 +50,7 @@ class LoginView(APIView):
         auth=[],
     )
     def post(self, request):
-        data = _validated(LoginSerializer, request.data)
+        data = validated(LoginSerializer, request.data)
         pair = user_login(
             username=data["username"],
             password=data["password"],
@@ -77,5 +72,5 @@ class RefreshView(APIView):
         auth=[],
     )
     def post(self, request):
-        data = _validated(RefreshSerializer, request.data)
+        data = validated(RefreshSerializer, request.data)
         return Response(token_refresh(refresh=data["refresh"]).as_dict())

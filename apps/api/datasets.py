@@ -6,8 +6,8 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.base import ERRORS, TenantApiView
 from apps.api.serializers import (
     MAX_OFFSET,
     DatasetListSerializer,
@@ -19,7 +19,6 @@ from apps.api.serializers import (
     documented_json,
     documented_string,
 )
-from apps.api.views import ERRORS, _ctx, _validated
 from apps.core.errors import ValidationFailed
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query, dataset_rows
@@ -105,14 +104,14 @@ QUERY_EXAMPLE = OpenApiExample(
 )
 
 
-class DatasetListView(APIView):
+class DatasetListView(TenantApiView):
     parser_classes = [JSONParser]
 
     @extend_schema(
         responses={200: DatasetListSerializer, **ERRORS}, operation_id="datasets_list", summary="List the tenant's datasets"
     )
     def get(self, request):
-        datasets = dataset_list(**_ctx(request))
+        datasets = dataset_list(**self.scope)
         return Response({"count": len(datasets), "results": [dataset_data(d) for d in datasets]})
 
     @extend_schema(
@@ -123,28 +122,28 @@ class DatasetListView(APIView):
     )
     def post(self, request):
         _check_body_size(request)
-        data = _validated(DatasetUploadSerializer, request.data)
-        dataset = dataset_upload(**_ctx(request), **data)
+        data = self.validated(DatasetUploadSerializer, request.data)
+        dataset = dataset_upload(**self.scope, **data)
         return Response(dataset_data(dataset), status=status.HTTP_201_CREATED)
 
 
-class DatasetDetailView(APIView):
+class DatasetDetailView(TenantApiView):
     @extend_schema(
         responses={200: DatasetSerializer, **ERRORS},
         operation_id="datasets_retrieve",
         summary="Show a dataset (by name or id) with its first rows",
     )
     def get(self, request, ref: str):
-        dataset, preview = dataset_rows(**_ctx(request), ref=ref, limit=PREVIEW_ROWS)
+        dataset, preview = dataset_rows(**self.scope, ref=ref, limit=PREVIEW_ROWS)
         return Response(dataset_data(dataset, preview=preview))
 
     @extend_schema(responses={204: None, **ERRORS}, operation_id="datasets_destroy", summary="Delete a dataset and its rows")
     def delete(self, request, ref: str):
-        dataset_delete(**_ctx(request), ref=ref)
+        dataset_delete(**self.scope, ref=ref)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DatasetRowsView(APIView):
+class DatasetRowsView(TenantApiView):
     parser_classes = [CsvTextParser, JSONParser]
 
     @extend_schema(
@@ -154,8 +153,8 @@ class DatasetRowsView(APIView):
         summary="A page of a dataset's rows",
     )
     def get(self, request, ref: str):
-        page = _validated(RowsQuerySerializer, request.query_params)
-        dataset, rows = dataset_rows(**_ctx(request), ref=ref, **page)
+        page = self.validated(RowsQuerySerializer, request.query_params)
+        dataset, rows = dataset_rows(**self.scope, ref=ref, **page)
         return Response({"count": dataset.row_count, **page, "results": rows})
 
     @extend_schema(
@@ -166,17 +165,17 @@ class DatasetRowsView(APIView):
         summary="Upload rows as a CSV body (text/csv, with a header row) or a JSON list; ?mode=append adds them",
     )
     def put(self, request, ref: str):
-        options = _validated(UploadQuerySerializer, request.query_params)
+        options = self.validated(UploadQuerySerializer, request.query_params)
         if request.content_type.split(";")[0].strip().lower() == CsvTextParser.media_type:
             source = {"csv_text": request.data if isinstance(request.data, str) else ""}  # an empty body parses as {}
         else:
             _check_body_size(request)
             source = {"rows": request.data}
-        dataset = dataset_upload(**_ctx(request), name=ref, **source, **options)
+        dataset = dataset_upload(**self.scope, name=ref, **source, **options)
         return Response(dataset_data(dataset))
 
 
-class DatasetQueryView(APIView):
+class DatasetQueryView(TenantApiView):
     @extend_schema(
         request=DatasetQuerySerializer,
         responses={200: QueryResultSerializer, **ERRORS, 503: ErrorSerializer},
@@ -185,6 +184,6 @@ class DatasetQueryView(APIView):
         summary="Query a dataset: filter, group, aggregate, order, limit (read-only)",
     )
     def post(self, request, ref: str):
-        query = _validated(DatasetQuerySerializer, request.data)
-        rows = dataset_query(**_ctx(request), dataset=ref, **query)
+        query = self.validated(DatasetQuerySerializer, request.data)
+        rows = dataset_query(**self.scope, dataset=ref, **query)
         return Response({"count": len(rows), "results": rows})

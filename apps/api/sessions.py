@@ -3,15 +3,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.api import serializers as s
+from apps.api.base import ERRORS, TenantApiView
 from apps.nexus_sessions.representation import session_data
 from apps.nexus_sessions.selectors import session_executions, session_get
 from apps.nexus_sessions.services import session_create, session_update
 from apps.runs.representation import execution_data
-
-ERRORS = {400: s.ErrorSerializer, 401: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer}
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -23,17 +21,7 @@ class SessionUpdateSerializer(serializers.Serializer):
     metadata = serializers.DictField()
 
 
-def _ctx(request) -> dict:
-    return {"principal": request._request.principal, "tenant_id": request._request.tenant.pk}
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-class SessionListView(APIView):
+class SessionListView(TenantApiView):
     @extend_schema(
         operation_id="sessions_create",
         request=SessionCreateSerializer,
@@ -41,15 +29,15 @@ class SessionListView(APIView):
         summary="Create a session",
     )
     def post(self, request):
-        data = _validated(SessionCreateSerializer, request.data)
-        session = session_create(**_ctx(request), user=data["user"], metadata=data["metadata"])
+        data = self.validated(SessionCreateSerializer, request.data)
+        session = session_create(**self.scope, user=data["user"], metadata=data["metadata"])
         return Response(session_data(session), status=status.HTTP_201_CREATED)
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(TenantApiView):
     @extend_schema(operation_id="sessions_retrieve", responses={200: s.SessionSerializer, **ERRORS}, summary="Show a session")
     def get(self, request, session_id: str):
-        return Response(session_data(session_get(**_ctx(request), session_id=session_id)))
+        return Response(session_data(session_get(**self.scope, session_id=session_id)))
 
     @extend_schema(
         operation_id="sessions_update",
@@ -58,18 +46,18 @@ class SessionDetailView(APIView):
         summary="Replace a session's metadata",
     )
     def patch(self, request, session_id: str):
-        data = _validated(SessionUpdateSerializer, request.data)
-        return Response(session_data(session_update(**_ctx(request), session_id=session_id, metadata=data["metadata"])))
+        data = self.validated(SessionUpdateSerializer, request.data)
+        return Response(session_data(session_update(**self.scope, session_id=session_id, metadata=data["metadata"])))
 
 
-class SessionExecutionsView(APIView):
+class SessionExecutionsView(TenantApiView):
     @extend_schema(
         operation_id="sessions_executions",
         responses={200: s.SessionExecutionsSerializer, **ERRORS},
         summary="Every run of a session with its channel, newest first",
     )
     def get(self, request, session_id: str):
-        session, executions = session_executions(**_ctx(request), session_id=session_id)
+        session, executions = session_executions(**self.scope, session_id=session_id)
         return Response(
             {
                 "session": session.id,

@@ -4,8 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.base import ERRORS, PrincipalApiView
 from apps.api.serializers import ErrorSerializer, StrictSerializer, documented_string
 from apps.quotas.selectors import quota_usage, quota_usage_all_tenants
 from apps.tenants.models import Isolation
@@ -13,7 +13,6 @@ from apps.tenants.representation import tenant_data
 from apps.tenants.selectors import tenant_list_all_tenants, tenant_show
 from apps.tenants.services import SLUG_RE, tenant_create, tenant_delete, tenant_resume, tenant_suspend, tenant_update
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 TenantSlugField = documented_string("TenantSlugField", pattern=SLUG_RE.pattern, maxLength=40)
 
 
@@ -72,20 +71,16 @@ class TenantUpdateSerializer(StrictSerializer):
     quota_mail_per_day = serializers.IntegerField(min_value=0, required=False, allow_null=True)
 
 
-def _principal(request):
-    return request._request.principal
-
-
 def _data(tenant) -> dict:
     return tenant_data(tenant, usage=quota_usage(tenant))
 
 
-class TenantListView(APIView):
+class TenantListView(PrincipalApiView):
     @extend_schema(
         operation_id="tenants_list", responses={200: TenantListSerializer, **ERRORS}, summary="List tenants (platform admins)"
     )
     def get(self, request):
-        tenants = tenant_list_all_tenants(principal=_principal(request))
+        tenants = tenant_list_all_tenants(principal=self.principal)
         usage = quota_usage_all_tenants(tenants)
         return Response({"count": len(tenants), "results": [tenant_data(t, usage=usage[t.pk]) for t in tenants]})
 
@@ -96,20 +91,19 @@ class TenantListView(APIView):
         summary="Create a tenant and its schema (platform admins)",
     )
     def post(self, request):
-        serializer = TenantCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        tenant = tenant_create(principal=_principal(request), **serializer.validated_data)
+        data = self.validated(TenantCreateSerializer, request.data)
+        tenant = tenant_create(principal=self.principal, **data)
         return Response(_data(tenant), status=status.HTTP_201_CREATED)
 
 
-class TenantDetailView(APIView):
+class TenantDetailView(PrincipalApiView):
     @extend_schema(
         operation_id="tenants_retrieve",
         responses={200: TenantSerializer, **ERRORS},
         summary="Show a tenant (platform admins, or its own principals)",
     )
     def get(self, request, slug: str):
-        return Response(_data(tenant_show(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_show(principal=self.principal, slug=slug)))
 
     @extend_schema(
         operation_id="tenants_update",
@@ -118,9 +112,8 @@ class TenantDetailView(APIView):
         summary="Change a tenant's name, plan, quotas or isolation (platform admins)",
     )
     def patch(self, request, slug: str):
-        serializer = TenantUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(_data(tenant_update(principal=_principal(request), slug=slug, **serializer.validated_data)))
+        data = self.validated(TenantUpdateSerializer, request.data)
+        return Response(_data(tenant_update(principal=self.principal, slug=slug, **data)))
 
     @extend_schema(
         operation_id="tenants_delete",
@@ -129,11 +122,11 @@ class TenantDetailView(APIView):
         summary="Delete a tenant: drop its schema, domains, memberships and keys (platform admins)",
     )
     def delete(self, request, slug: str):
-        tenant_delete(principal=_principal(request), slug=slug, confirm=request.query_params.get("confirm", ""))
+        tenant_delete(principal=self.principal, slug=slug, confirm=request.query_params.get("confirm", ""))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TenantSuspendView(APIView):
+class TenantSuspendView(PrincipalApiView):
     @extend_schema(
         operation_id="tenants_suspend",
         request=None,
@@ -141,10 +134,10 @@ class TenantSuspendView(APIView):
         summary="Suspend a tenant: its credentials stop working",
     )
     def post(self, request, slug: str):
-        return Response(_data(tenant_suspend(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_suspend(principal=self.principal, slug=slug)))
 
 
-class TenantResumeView(APIView):
+class TenantResumeView(PrincipalApiView):
     @extend_schema(
         operation_id="tenants_resume",
         request=None,
@@ -152,4 +145,4 @@ class TenantResumeView(APIView):
         summary="Resume a suspended tenant",
     )
     def post(self, request, slug: str):
-        return Response(_data(tenant_resume(principal=_principal(request), slug=slug)))
+        return Response(_data(tenant_resume(principal=self.principal, slug=slug)))

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import applications, artifacts, datasets, sessions, views, webhooks
+from apps.api import applications, artifacts, datasets, executions, sessions, webhooks, workflows
 from apps.api.audit import AuditListView
 from apps.api.auth import LoginView, RefreshView
 from apps.api.execute import workflow_execute
@@ -13,14 +13,14 @@ urlpatterns = [
     path("v1/workflows/<str:ref>/execute/", workflow_execute),  # first: the hot path resolves soonest
     path("v1/auth/token/", LoginView.as_view()),
     path("v1/auth/refresh/", RefreshView.as_view()),
-    path("v1/workflows/", views.WorkflowListView.as_view()),
-    path("v1/workflows/validate/", views.WorkflowValidateView.as_view()),
-    path("v1/workflows/<str:ref>/", views.WorkflowDetailView.as_view()),
-    path("v1/workflows/<str:ref>/deploy/", views.WorkflowDeployView.as_view()),
-    path("v1/workflows/<str:ref>/test/", views.WorkflowTestView.as_view()),
-    path("v1/executions/", views.ExecutionListView.as_view()),
-    path("v1/executions/<str:run_id>/", views.ExecutionDetailView.as_view()),
-    path("v1/executions/<str:run_id>/cancel/", views.ExecutionCancelView.as_view()),
+    path("v1/workflows/", workflows.WorkflowListView.as_view()),
+    path("v1/workflows/validate/", workflows.WorkflowValidateView.as_view()),
+    path("v1/workflows/<str:ref>/", workflows.WorkflowDetailView.as_view()),
+    path("v1/workflows/<str:ref>/deploy/", workflows.WorkflowDeployView.as_view()),
+    path("v1/workflows/<str:ref>/test/", workflows.WorkflowTestView.as_view()),
+    path("v1/executions/", executions.ExecutionListView.as_view()),
+    path("v1/executions/<str:run_id>/", executions.ExecutionDetailView.as_view()),
+    path("v1/executions/<str:run_id>/cancel/", executions.ExecutionCancelView.as_view()),
     path("v1/sessions/", sessions.SessionListView.as_view()),
     path("v1/sessions/<str:session_id>/", sessions.SessionDetailView.as_view()),
     path("v1/sessions/<str:session_id>/executions/", sessions.SessionExecutionsView.as_view()),

@@ -3,10 +3,9 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.base import ERRORS, TenantApiView
 from apps.api.serializers import ErrorSerializer
-from apps.api.views import _ctx, _validated
 from apps.integrations.models import DeliveryStatus
 from apps.integrations.webhooks import (
     DEFAULT_LIMIT,
@@ -16,8 +15,6 @@ from apps.integrations.webhooks import (
     delivery_list,
     delivery_redeliver,
 )
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 
 
 class DeliveryQuerySerializer(serializers.Serializer):
@@ -53,7 +50,7 @@ class DeliveryListSerializer(serializers.Serializer):
     deliveries = DeliverySerializer(many=True)
 
 
-class DeliveryListView(APIView):
+class DeliveryListView(TenantApiView):
     @extend_schema(
         operation_id="app_deliveries_list",
         parameters=[DeliveryQuerySerializer],
@@ -61,23 +58,23 @@ class DeliveryListView(APIView):
         summary="An application's webhook deliveries, newest first (tenant admins, or the application itself)",
     )
     def get(self, request, app_id: str):
-        query = _validated(DeliveryQuerySerializer, request.query_params)
-        deliveries = delivery_list(**_ctx(request), app_id=app_id, **query)
+        query = self.validated(DeliveryQuerySerializer, request.query_params)
+        deliveries = delivery_list(**self.scope, app_id=app_id, **query)
         return Response({"deliveries": [delivery_data(d) for d in deliveries]})
 
 
-class DeliveryDetailView(APIView):
+class DeliveryDetailView(TenantApiView):
     @extend_schema(
         operation_id="app_deliveries_retrieve",
         responses={200: DeliveryDetailSerializer, **ERRORS},
         summary="One webhook delivery with its payload",
     )
     def get(self, request, app_id: str, delivery_id: str):
-        delivery = delivery_get(**_ctx(request), app_id=app_id, delivery_id=delivery_id)
+        delivery = delivery_get(**self.scope, app_id=app_id, delivery_id=delivery_id)
         return Response(delivery_data(delivery, with_payload=True))
 
 
-class DeliveryRedeliverView(APIView):
+class DeliveryRedeliverView(TenantApiView):
     @extend_schema(
         operation_id="app_deliveries_redeliver",
         request=None,
@@ -89,5 +86,5 @@ class DeliveryRedeliverView(APIView):
         summary="Send a webhook delivery again, whatever its status",
     )
     def post(self, request, app_id: str, delivery_id: str):
-        delivery = delivery_redeliver(**_ctx(request), app_id=app_id, delivery_id=delivery_id)
+        delivery = delivery_redeliver(**self.scope, app_id=app_id, delivery_id=delivery_id)
         return Response(delivery_data(delivery), status=status.HTTP_202_ACCEPTED)

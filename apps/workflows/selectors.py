@@ -7,6 +7,7 @@ from apps.accounts.access import require
 from apps.core.cache import TTLCache
 from apps.core.errors import NotFound
 from apps.core.principal import Principal
+from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
 
 
@@ -27,6 +28,14 @@ def workflow_get(*, principal: Principal, tenant_id: int, ref: str, action: str 
 def workflow_list(*, principal: Principal, tenant_id: int) -> list[Workflow]:
     require(principal, "workflow.read", tenant_id=tenant_id)
     return list(Workflow.objects.filter(deleted_at__isnull=True).select_related("latest_version").order_by("slug"))
+
+
+def workflow_validate(*, principal: Principal, tenant_id: int, definition) -> dict:
+    """Check a definition without storing it: `{valid, nodes, inline_eligible}`, or ValidationFailed naming
+    what is wrong. Every door (API, CLI) validates through here, so every door checks the same access."""
+    require(principal, "workflow.read", tenant_id=tenant_id)
+    compiled = compile_definition(definition)
+    return {"valid": True, "nodes": compiled.node_ids, "inline_eligible": compiled.is_inline_eligible}
 
 
 def deployments_by_workflow(workflow_ids: list[str]) -> dict[str, list[Deployment]]:

@@ -9,9 +9,8 @@ from rich.panel import Panel
 from apps.cli.commands import leaf
 from apps.cli.context import table
 from apps.core.errors import ValidationFailed
-from apps.workflows.compiled import compile_definition
 from apps.workflows.representation import deployment_data, workflow_data
-from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list
+from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list, workflow_validate
 from apps.workflows.services import workflow_create, workflow_delete, workflow_deploy, workflow_update
 from apps.workflows.templates_library import templates
 
@@ -74,8 +73,8 @@ def _read_definition(path: str) -> dict:
 
 
 def validate_workflow(ctx, options) -> None:
-    compiled = compile_definition(_read_definition(options["file"]))
-    data = {"valid": True, "nodes": compiled.node_ids, "inline_eligible": compiled.is_inline_eligible}
+    definition = _read_definition(options["file"])
+    data = workflow_validate(principal=ctx.principal, tenant_id=ctx.tenant.pk, definition=definition)
     ctx.emit(data, lambda out, d: out.print(f"[green]valid[/]: {len(d['nodes'])} nodes ({', '.join(d['nodes'])})"))
 
 

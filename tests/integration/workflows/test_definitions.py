@@ -4,6 +4,10 @@ import json
 
 import pytest
 
+from apps.core.errors import PermissionDenied
+from apps.core.principal import Principal
+from apps.workflows.selectors import workflow_validate
+
 pytestmark = pytest.mark.django_db
 
 GOOD = {
@@ -133,3 +137,17 @@ def test_update_from_a_file_adds_a_version(nexus, nexus_world, tmp_path):
     assert code == 0 and json.loads(out)["version"] == 2
     code, out, _ = nexus("--tenant=acme", "template", "list", "--json")
     assert "basic" in [t["name"] for t in json.loads(out)["templates"]]
+
+
+def test_workflow_validate_checks_access_on_every_door(nexus_world):
+    acme, globex = nexus_world["tenants"]["acme"], nexus_world["tenants"]["globex"]
+    outsider = Principal(kind="api_key", actor="apikey:globex", tenant_id=globex.pk, tenant_slug="globex", role="owner")
+    definition = {"nodes": [{"id": "a", "type": "template", "config": {"template": "x"}}], "outputs": {"v": "nodes.a"}}
+    with pytest.raises(PermissionDenied):
+        workflow_validate(principal=outsider, tenant_id=acme.pk, definition=definition)
+    insider = Principal(kind="api_key", actor="apikey:acme", tenant_id=acme.pk, tenant_slug="acme", role="viewer")
+    assert workflow_validate(principal=insider, tenant_id=acme.pk, definition=definition) == {
+        "valid": True,
+        "nodes": ["a"],
+        "inline_eligible": True,
+    }
