@@ -93,6 +93,18 @@ def session_template_database() -> str:
     return template_database()
 
 
+# What production trusts for seconds, trusted here for a fifth of one, so a test waits CACHE_WAIT_S for another
+# process to see a change instead of sleeping through the default lifetimes: API keys, memberships and webhook
+# subscriptions, deployments, tenants' limits and isolation; workers look for new strict tenants' queues as often.
+FAST_CACHES = {
+    "NEXUS_AUTH_CACHE_S": "0.2",
+    "NEXUS_DEPLOYMENT_CACHE_S": "0.2",
+    "NEXUS_TENANT_LIMITS_CACHE_S": "0.2",
+    "NEXUS_QUEUE_FOLLOW_S": "0.5",
+}
+CACHE_WAIT_S = 0.5
+
+
 def free_port_block(size: int = 3) -> int:
     """A base port with `size` consecutive free ports after it (proxy, web, realtime)."""
     for _ in range(200):
@@ -146,6 +158,7 @@ class Installation:
             "NEXUS_PORT": str(self.port),
             "NEXUS_DATA_DIR": str(self.data_dir),
             "NEXUS_TENANT": "default",
+            **FAST_CACHES,
         }
         self.env.pop("NEXUS_USER", None)
         self.env.pop("NEXUS_SESSION", None)
@@ -155,16 +168,20 @@ class Installation:
         self.env.pop("NEXUS_JWT_SIGNING_KEY", None)
         self.log_path = tmp / "nexus-up.log"
         self.process: subprocess.Popen | None = None
+        self.database_ready = False
         redis.Redis.from_url(self.redis_url).flushdb()
 
     def database_from_template(self) -> None:
         """Copy the migrated template, unless the database exists (a restart, or a test that made its own)."""
+        if self.database_ready:
+            return
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.db_name]).fetchone() is None:
                 template = session_template_database()
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(self.db_name), sql.Identifier(template))
                 )
+        self.database_ready = True
 
     def start(self, *extra: str, timeout: float = 90) -> float:
         self.database_from_template()
@@ -191,6 +208,7 @@ class Installation:
         return json.loads((self.data_dir / "credentials.json").read_text())
 
     def cli(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        self.database_from_template()  # `nexus setup` before `nexus up` finds it migrated too
         return subprocess.run(
             [NEXUS, *args], env={**self.env, **(env or {})}, cwd=REPO, capture_output=True, text=True, timeout=timeout
         )
@@ -265,6 +283,9 @@ def nexus(tmp_path_factory, mailbox):
             "NEXUS_WEBHOOK_BACKOFF_MAX_S": "2",
             # Few enough that tests/e2e/test_waits.py can fill them (the default is 4).
             "NEXUS_WAIT_MAX_PER_TENANT": "2",
+            # A new application's limit stays below tests/e2e/test_integrations.py's burst of 150, so part of the
+            # burst is refused, but the refused part refills in about ten seconds, not the half minute of 100/min.
+            "NEXUS_RATE_LIMIT_PLANS": json.dumps({"enterprise": {"app": 125}, "standard": {"app": 125}}),
         }
     )
     try:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.e2e.conftest import REPO, Installation, http
+from tests.e2e.conftest import CACHE_WAIT_S, REPO, Installation, http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -111,7 +111,6 @@ def _strict_burst(noisy: Tenant, quiet: Tenant, timings: dict, label: str) -> tu
 
 def test_a_noisy_tenant_does_not_starve_a_quiet_one(tmp_path):
     installation = Installation(tmp_path, redis_db=10)
-    installation.env.update({"NEXUS_TENANT_LIMITS_CACHE_S": "0.5", "NEXUS_QUEUE_FOLLOW_S": "1"})
     log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115
     pool = None
     timings: dict[str, float] = {}
@@ -143,7 +142,7 @@ def test_a_noisy_tenant_does_not_starve_a_quiet_one(tmp_path):
         # standard: one shared queue, no cap: quiet's run waits behind the burst
         for slug in ("noisy", "quiet"):
             installation.cli_json("tenant", "update", slug, "--isolation=standard")
-        time.sleep(1.0)  # the web process re-reads the tenants' isolation (NEXUS_TENANT_LIMITS_CACHE_S)
+        time.sleep(CACHE_WAIT_S)  # the web process re-reads the tenants' isolation (NEXUS_TENANT_LIMITS_CACHE_S)
         burst = [noisy.execute(wait=False)["execution_id"] for _ in range(BURST)]
         asked = time.monotonic()
         waiting = quiet.execute(wait=False)["execution_id"]

@@ -16,7 +16,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import CACHE_WAIT_S, REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -58,7 +58,7 @@ def ensure_deployed(nexus, slug: str, template: str, *tenant: str) -> None:
 
 async def tool_names(client, expected: str | None = None, timeout: float = 6.0) -> set[str]:
     """tools/list; when `expected` is given, wait (bounded) for it: another process's deployment shows within the
-    deployment cache's time-to-live (2 s)."""
+    deployment cache's lifetime (NEXUS_DEPLOYMENT_CACHE_S)."""
     deadline = time.monotonic() + timeout
     while True:
         names = {tool.name for tool in (await client.list_tools()).tools}
@@ -327,7 +327,7 @@ def test_the_mcp_inspector_cli_lists_and_calls_tools(nexus):
     key = nexus.credentials["api_key"]
     base = [npx, "-y", "@modelcontextprotocol/inspector@2", "--cli", f"{nexus.base_url}/mcp", "--transport", "http"]
     auth = ["--header", f"Authorization: Bearer {key}"]
-    time.sleep(2.5)  # the deployment is visible in every process after the deployment cache's time-to-live
+    time.sleep(CACHE_WAIT_S)  # the deployment is visible in every process after the deployment cache's lifetime
 
     listed = subprocess.run([*base, "--method", "tools/list", *auth], capture_output=True, text=True, timeout=240, cwd=REPO)
     assert listed.returncode == 0, listed.stderr[-2000:]
