@@ -2,6 +2,7 @@
 
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.principal import Principal
+from apps.tenants.guard import require_schema
 
 # Roles from least to most powerful: a role may do everything the ones below it may.
 ROLE_RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
@@ -99,8 +100,12 @@ def require(principal: Principal, action: str, *, tenant_id: int | None) -> None
     """Raise unless `principal` may take `action` in `tenant_id`.
 
     A principal bound to another tenant never gets here with that tenant's objects (lookups run in the
-    caller's schema, so they answer 404); this guards the role, and the tenant as a second line.
+    caller's schema, so they answer 404); this guards the role, and the tenant as a second line, and that the
+    connection is in that tenant's schema (apps/tenants/guard.py).
     """
+    require_schema(tenant_id)
+    if principal is None:  # a door that lost its caller; paths without one are named `*_for_run`
+        raise _denied(principal, action, tenant_id=tenant_id, detail="no principal")
     if not principal.is_platform_admin and (tenant_id is None or principal.tenant_id != tenant_id):
         raise _denied(principal, action, tenant_id=tenant_id, detail="not a member of this tenant")
     if not can(principal, action):

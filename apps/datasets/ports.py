@@ -3,7 +3,7 @@
 from django.db import connection
 
 from apps.core.errors import ApplicationError
-from apps.datasets.selectors import dataset_query
+from apps.datasets.selectors import dataset_query_for_run
 from apps.engine import NodeError
 
 
@@ -26,8 +26,7 @@ class DatasetsPort:
         if connection.schema_name != self._tenant.schema_name:
             connection.set_tenant(self._tenant)
         try:
-            return dataset_query(
-                principal=None,
+            return dataset_query_for_run(
                 dataset=dataset,
                 filters=filters,
                 group_by=group_by,

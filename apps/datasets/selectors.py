@@ -61,8 +61,8 @@ class _Discard(Exception):
 
 def dataset_query(
     *,
-    principal: Principal | None,
-    tenant_id: int | None = None,
+    principal: Principal,
+    tenant_id: int,
     dataset: str,
     filters=(),
     group_by=(),
@@ -70,15 +70,22 @@ def dataset_query(
     order_by=(),
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """Filter, group, aggregate and order a dataset's rows in SQL; returns a list of objects.
+    """Filter, group, aggregate and order a dataset's rows in SQL for a caller holding `dataset.read`; returns a
+    list of objects."""
+    require(principal, "dataset.read", tenant_id=tenant_id)
+    return dataset_query_for_run(
+        dataset=dataset, filters=filters, group_by=group_by, aggregates=aggregates, order_by=order_by, limit=limit
+    )
 
-    `principal=None` is for a workflow run, which was authorised when it started; it must be given
-    explicitly so a channel cannot skip the check by forgetting it. The query runs in the current schema
-    inside a block that PostgreSQL itself holds read-only and bounds by NEXUS_DATASET_QUERY_TIMEOUT_MS;
-    the block is then rolled back, which also undoes both settings, nested in a transaction or not.
+
+def dataset_query_for_run(
+    *, dataset: str, filters=(), group_by=(), aggregates=(), order_by=(), limit: int = 1000
+) -> list[dict[str, Any]]:
+    """`dataset_query` without an access check, for a workflow run (authorised when it started) in the current
+    schema. The query runs inside a block that PostgreSQL itself holds read-only and bounds by
+    NEXUS_DATASET_QUERY_TIMEOUT_MS; the block is then rolled back, which also undoes both settings, nested in a
+    transaction or not.
     """
-    if principal is not None:
-        require(principal, "dataset.read", tenant_id=tenant_id)
     found = _find(dataset)
     compiled = compile_query(found, filters=filters, group_by=group_by, aggregates=aggregates, order_by=order_by, limit=limit)
     timeout_ms = int(getattr(settings, "NEXUS_DATASET_QUERY_TIMEOUT_MS", 10_000))

@@ -5,10 +5,10 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
 from apps.datasets.models import Dataset
 from apps.datasets.ports import DatasetsPort
-from apps.datasets.selectors import dataset_query
+from apps.datasets.selectors import dataset_query, dataset_query_for_run
 from apps.datasets.services import dataset_upload
 from apps.engine import NodeError
 
@@ -31,7 +31,7 @@ def sales(owner, acme):
 
 
 def query(**body):
-    return dataset_query(principal=None, dataset="sales", **body)
+    return dataset_query_for_run(dataset="sales", **body)
 
 
 def test_no_clauses_returns_every_row_in_upload_order_with_every_column(sales):
@@ -153,14 +153,13 @@ def test_aggregates_without_groups_keep_number_types(sales):
 def test_field_names_are_data_never_sql(owner, acme):
     hostile = "x'); DROP TABLE datasets_dataset; --"
     dataset_upload(principal=owner, tenant_id=acme.pk, name="odd", rows=[{hostile: 1, "a b": "x"}, {hostile: 2, "a b": "y"}])
-    rows = dataset_query(
-        principal=None,
+    rows = dataset_query_for_run(
         dataset="odd",
         filters=[{"field": hostile, "op": "gte", "value": 2}],
         aggregates=[{"fn": "sum", "field": hostile, "as": "'; DROP TABLE x; --"}],
     )
     assert rows == [{"'; DROP TABLE x; --": 2}]
-    assert dataset_query(principal=None, dataset="odd", order_by=[{"field": "a b", "desc": True}]) == [
+    assert dataset_query_for_run(dataset="odd", order_by=[{"field": "a b", "desc": True}]) == [
         {hostile: 2, "a b": "y"},
         {hostile: 1, "a b": "x"},
     ]
@@ -266,7 +265,7 @@ def test_bad_queries_name_the_field(sales, body, code, fields):
 
 def test_unknown_dataset(acme):
     with pytest.raises(ApplicationError) as raised:
-        dataset_query(principal=None, dataset="nope")
+        dataset_query_for_run(dataset="nope")
     assert (raised.value.code, raised.value.status, raised.value.detail) == (
         "dataset_not_found",
         404,
@@ -358,3 +357,11 @@ def test_query_timeout_is_a_retryable_node_error(sales, settings, monkeypatch):
     assert raised.value.code == "query_timeout" and raised.value.retryable is True
     assert raised.value.message == "the query on dataset 'sales' took longer than 20 ms"
     assert Dataset.objects.filter(name="sales").count() == 1  # the surrounding transaction is still usable
+
+
+def test_only_a_run_queries_without_a_principal(owner, acme, sales):
+    with pytest.raises(PermissionDenied):
+        dataset_query(principal=None, tenant_id=acme.pk, dataset="sales")
+    assert dataset_query(principal=owner, tenant_id=acme.pk, dataset="sales", limit=1) == dataset_query_for_run(
+        dataset="sales", limit=1
+    )
