@@ -5,8 +5,8 @@ from rich.panel import Panel
 from apps.accounts.models import Role
 from apps.accounts.selectors import apikey_list
 from apps.accounts.services import apikey_create, apikey_revoke
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 
 
 def _iso(value):

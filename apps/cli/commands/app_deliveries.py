@@ -1,9 +1,9 @@
-"""`nexus app deliveries|redeliver`: registered on the `app` group by apps/cli/commands/apps.py."""
+"""`nexus app deliveries|redeliver`: registered on the `app` group by apps/cli/commands/applications.py."""
 
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.integrations.models import DeliveryStatus
 from apps.integrations.webhooks import DEFAULT_LIMIT, delivery_data, delivery_list, delivery_redeliver
 

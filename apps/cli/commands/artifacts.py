@@ -6,8 +6,8 @@ from rich.panel import Panel
 
 from apps.artifacts.representation import artifact_data
 from apps.artifacts.selectors import artifact_get, artifact_list
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 
 

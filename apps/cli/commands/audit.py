@@ -6,8 +6,8 @@ import sys
 from apps.audit.representation import audit_event_data
 from apps.audit.selectors import audit_list, tenant_slugs
 from apps.audit.services import audit_prune, audit_verify
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 
 # `verify` found the chain broken: not a usage or access error (those keep their codes), a finding.
 EXIT_CHAIN_BROKEN = 6

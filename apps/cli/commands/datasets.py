@@ -5,8 +5,8 @@ from pathlib import Path
 
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import parse_json_option, table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query, dataset_rows

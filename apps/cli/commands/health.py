@@ -2,8 +2,8 @@
 
 import sys
 
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.ops.services import health_check
 
 

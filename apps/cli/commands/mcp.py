@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.mcp_bridge.tools import tool_list
 
 KEY_PLACEHOLDER = "<YOUR_NXK_KEY>"

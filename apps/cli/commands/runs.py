@@ -4,8 +4,8 @@ import sys
 
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import parse_json_option, table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 from apps.runs.models import Channel, Status
 from apps.runs.representation import execution_data

@@ -2,8 +2,8 @@
 
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import parse_json_option, table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 from apps.nexus_sessions.representation import session_data
 from apps.nexus_sessions.selectors import session_executions, session_get

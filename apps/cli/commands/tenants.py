@@ -4,8 +4,8 @@ import argparse
 
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.quotas.selectors import quota_usage, quota_usage_all_tenants
 from apps.tenants.models import Isolation
 from apps.tenants.representation import tenant_data

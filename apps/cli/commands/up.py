@@ -18,7 +18,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
+from apps.cli.verbs import leaf
 from apps.core.errors import ApplicationError
 from apps.ops.bootstrap import bootstrap
 from apps.ops.database_roles import migration_connection

@@ -9,8 +9,8 @@ from rich.panel import Panel
 from apps.accounts.models import Role
 from apps.accounts.selectors import member_list, user_list
 from apps.accounts.services import member_add, member_remove, user_login, user_password_set, user_register
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 
 

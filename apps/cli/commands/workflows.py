@@ -6,8 +6,8 @@ from pathlib import Path
 import yaml
 from rich.panel import Panel
 
-from apps.cli.commands import leaf
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 from apps.workflows.representation import deployment_data, workflow_data
 from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list, workflow_validate

@@ -23,10 +23,6 @@ class Command(BaseCommand):
         for group in GROUPS:
             group.register(verbs)
 
-    def execute(self, *args, **options):
-        # Django would print CommandError tracebacks for --traceback only; we own the error format.
-        return super().execute(*args, **options)
-
     def handle(self, *args, **options) -> None:
         ctx = CliContext(tenant_slug=options["tenant"], as_user=options["as_user"], json=options["json"])
         handler = options["handler"]

@@ -6,8 +6,9 @@ from rich.panel import Panel
 
 from apps.accounts.access import SCOPES
 from apps.accounts.models import Role
-from apps.cli.commands import app_deliveries, leaf
+from apps.cli.commands import app_deliveries
 from apps.cli.context import table
+from apps.cli.verbs import leaf
 from apps.core.errors import ValidationFailed
 from apps.integrations.representation import application_data
 from apps.integrations.selectors import app_get, app_list
