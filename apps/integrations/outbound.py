@@ -1,6 +1,6 @@
 """The one outbound webhook request: checked against SSRF at send time, pinned to the checked address.
 
-Security decisions (as for the http_request node, apps/engine/library/http.py, whose guard this reuses):
+Security decisions (as for the http_request node; both judge addresses with apps/core/netguard.py):
 
 * The receiver's host is resolved here, every address is checked, and the request connects to a checked
   address with the original host in the Host header and as the TLS server name: a DNS answer that changed
@@ -15,7 +15,6 @@ Security decisions (as for the http_request node, apps/engine/library/http.py, w
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import threading
 import time
@@ -25,13 +24,10 @@ from functools import cache
 
 import httpx
 
-from apps.engine.errors import NodeError
-from apps.engine.library.http import blocked_reason, resolve_checked
-from apps.engine.limits import Limits
+from apps.core.netguard import UnresolvableHost, first_blocked, resolve
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ANSWER_BYTES = 2048
-_RESOLVE_ONLY = Limits(allow_private_network=True)  # resolve; the addresses are judged below, with our message
 
 
 @cache
@@ -87,18 +83,16 @@ class Answer:
 
 def _addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
     try:
-        addresses = resolve_checked(host, port, _RESOLVE_ONLY)
-    except NodeError as error:
-        raise SendFailed(error.message) from None
-    if not allow_private:
-        for ip in addresses:
-            reason = blocked_reason(ipaddress.ip_address(ip))
-            if reason is not None:
-                shown = host if host == ip else f"{host} ({ip})"
-                raise SendRefused(
-                    f"refused to send to {shown}: a {reason} address is not allowed for webhooks "
-                    "(NEXUS_WEBHOOK_ALLOW_PRIVATE is off)"
-                )
+        addresses = resolve(host, port)
+    except UnresolvableHost as error:
+        raise SendFailed(str(error)) from None
+    blocked = None if allow_private else first_blocked(addresses)
+    if blocked is not None:
+        ip, reason = blocked
+        shown = host if host == ip else f"{host} ({ip})"
+        raise SendRefused(
+            f"refused to send to {shown}: a {reason} address is not allowed for webhooks (NEXUS_WEBHOOK_ALLOW_PRIVATE is off)"
+        )
     return addresses
 
 

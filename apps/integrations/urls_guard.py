@@ -1,25 +1,20 @@
 """The SSRF guard on webhook URLs, applied when an application's URL is set (and again by the sender).
 
 A URL is accepted when it is an absolute http(s) URL whose host resolves only to public addresses, the same
-judgement as the http_request node's (apps/engine/library/http.py `blocked_reason`). Loopback, private,
+judgement as the http_request node's (apps/core/netguard.py). Loopback, private,
 link-local and other non-public addresses are refused unless NEXUS_WEBHOOK_ALLOW_PRIVATE is set. Checking at
 registration gives the caller a clear 400 at once; it is not enough alone (a DNS answer may change later), so
 the sender checks every address again and pins the connection to it (apps/integrations/outbound.py).
 """
 
-import ipaddress
-
 import httpx
 from django.conf import settings
 
 from apps.core.errors import ValidationFailed
-from apps.engine.errors import NodeError
-from apps.engine.library.http import blocked_reason, resolve_checked
-from apps.engine.limits import Limits
+from apps.core.netguard import UnresolvableHost, first_blocked, resolve
 
 MAX_URL_LENGTH = 2000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_RESOLVE_ONLY = Limits(allow_private_network=True)  # resolve; the addresses are judged below, with our message
 
 
 def _refused(reason: str, field: str) -> ValidationFailed:
@@ -54,15 +49,14 @@ def validate_webhook_url(url: str, *, field: str = "webhook_url") -> str:
     if settings.NEXUS_WEBHOOK_ALLOW_PRIVATE:
         return url
     try:
-        addresses = resolve_checked(host, port, _RESOLVE_ONLY)
-    except NodeError as error:
-        raise _refused(f"{error.message}: the host must resolve", field) from None
-    for ip in addresses:
-        reason = blocked_reason(ipaddress.ip_address(ip))
-        if reason is not None:
-            shown = host if host == ip else f"{host} ({ip})"
-            raise _refused(
-                f"{shown} is a {reason} address; webhooks go to public addresses only (NEXUS_WEBHOOK_ALLOW_PRIVATE is off)",
-                field,
-            )
+        blocked = first_blocked(resolve(host, port))
+    except UnresolvableHost as error:
+        raise _refused(f"{error}: the host must resolve", field) from None
+    if blocked is not None:
+        ip, reason = blocked
+        shown = host if host == ip else f"{host} ({ip})"
+        raise _refused(
+            f"{shown} is a {reason} address; webhooks go to public addresses only (NEXUS_WEBHOOK_ALLOW_PRIVATE is off)",
+            field,
+        )
     return url

@@ -15,10 +15,8 @@ Security decisions, defended here once:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import socket
 import threading
 import time
 import zlib
@@ -26,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Template
+
+from apps.core.netguard import UnresolvableHost, first_blocked, resolve
 
 from ..errors import NodeError
 from ..limits import Limits
@@ -60,61 +60,24 @@ def _shared_ssl_context() -> Any:
 # ------------------------------------------------------------------------------------------- guard
 
 
-def blocked_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why `address` must not be reached from a tenant's workflow, or None if it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 smuggled inside IPv6 (::ffff:127.0.0.1, 6to4, Teredo) is judged as the IPv4 address.
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
-        if embedded is not None:
-            reason = blocked_reason(embedded)
-            if reason is not None:
-                return reason
-    if address.is_unspecified:
-        return "unspecified"
-    if address.is_loopback:
-        return "loopback"
-    if address.is_link_local:
-        return "link-local"
-    if address.is_multicast:
-        return "multicast"
-    if address.is_private:
-        return "private"
-    if address.is_reserved:
-        return "reserved"
-    if not address.is_global:
-        return "non-public"
-    return None
-
-
 def resolve_checked(host: str, port: int, limits: Limits) -> list[str]:
-    """Resolve `host` and return its addresses, refusing (ssrf_blocked) if any of them is not public.
-
-    ANY rather than all: a name resolving to one public and one private address would otherwise
-    reach the private one whenever the resolver orders it first.
-    """
+    """Resolve `host` and return its addresses, refusing (ssrf_blocked) if any of them is not public (the judgement
+    is apps/core/netguard.py's), unless the tenant's limits allow private networks or this host."""
     name = host.lower().rstrip(".")
     exempt = limits.allow_private_network or name in limits.http_allowed_hosts
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise NodeError("http_error", f"cannot resolve {host!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    addresses: list[str] = []
-    for _family, _type, _proto, _canonical, sockaddr in infos:
-        ip = str(sockaddr[0])
-        if ip not in addresses:
-            addresses.append(ip)
-    if not addresses:
-        raise NodeError("http_error", f"{host!r} has no addresses")
-    if not exempt:
-        for ip in addresses:
-            reason = blocked_reason(ipaddress.ip_address(ip))
-            if reason is not None:
-                shown = host if host == ip else f"{host!r} ({ip})"
-                raise NodeError(
-                    "ssrf_blocked",
-                    f"refusing to connect to {shown}: a {reason} address is not reachable from workflows",
-                    retryable=False,
-                )
+        addresses = resolve(host, port)
+    except UnresolvableHost as exc:
+        raise NodeError("http_error", str(exc)) from None
+    blocked = None if exempt else first_blocked(addresses)
+    if blocked is not None:
+        ip, reason = blocked
+        shown = host if host == ip else f"{host!r} ({ip})"
+        raise NodeError(
+            "ssrf_blocked",
+            f"refusing to connect to {shown}: a {reason} address is not reachable from workflows",
+            retryable=False,
+        )
     return addresses
 
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from engine_helpers import by_node, definition_errors, run
 
+from apps.core.netguard import blocked_reason
 from apps.engine import Limits
-from apps.engine.library.http import blocked_reason
 
 PRIVATE_OK = Limits(allow_private_network=True)
 
