@@ -191,3 +191,47 @@ def test_a_tenants_mail_quota_is_validated_and_shown(nexus, nexus_world):
     assert '"mail_per_day": 25' in out
     code, out, err = nexus("tenant", "update", "globex", "--quota-mail-per-day", "default", "--json")
     assert code == 0 and '"mail_per_day": null' in out
+
+
+CHART_MAILER = {
+    "inputs": {"type": "object", "properties": {"to": {"type": "string"}, "rows": {"type": "array"}}, "required": ["to"]},
+    "nodes": [
+        {"id": "chart", "type": "chart", "config": {"rows": "inputs.rows", "kind": "bar", "x": "name", "y": "revenue"}},
+        {
+            "id": "send",
+            "type": "email",
+            "config": {"to": ["{{ inputs.to }}"], "subject": "s", "body": "b", "attachments": ["nodes.chart"]},
+        },
+    ],
+    "edges": [{"from": "chart", "to": "send"}],
+    "outputs": {"sent": "nodes.send"},
+}
+
+
+def test_a_refused_rest_execute_of_a_chart_and_mail_workflow_stores_and_sends_nothing(api, owner, acme, smtp, fresh_quota):
+    from apps.artifacts.models import Artifact
+
+    workflow_create(principal=owner, tenant_id=acme.pk, slug="chart-mailer", definition=CHART_MAILER)
+    workflow_deploy(principal=owner, tenant_id=acme.pk, ref="chart-mailer")
+    connection.set_schema_to_public()
+    sent_before = AuditEvent.objects.filter(action="mail.sent").count()
+    inputs = {"to": "ada@example.test", "rows": [{"name": "a", "revenue": 1}]}
+
+    response = api(role="viewer").post("/api/v1/workflows/chart-mailer/execute/", {"inputs": inputs})
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    connection.set_tenant(acme)
+    assert (Execution.objects.count(), Artifact.objects.count()) == (0, 0)
+    assert smtp.messages == []
+    connection.set_schema_to_public()
+    assert AuditEvent.objects.filter(action="mail.sent").count() == sent_before
+    assert redis_client().get(fresh_quota) == b"0"
+
+    # while an operator's same call charts and mails: the refusal, not the workflow, is why nothing happened
+    allowed = api(role="operator").post("/api/v1/workflows/chart-mailer/execute/", {"inputs": inputs})
+    assert allowed.status_code == 202, allowed.json()  # queued for a worker (it does I/O): this test is the worker
+    connection.set_tenant(acme)
+    run_execute(run_id=allowed.json()["execution_id"])
+    assert Execution.objects.get(id=allowed.json()["execution_id"]).status == "completed"
+    assert Artifact.objects.count() == 1
+    assert [m["to"] for m in smtp.messages] == [["ada@example.test"]]
