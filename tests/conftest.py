@@ -32,6 +32,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as a fresh installation has it: with the public tenant, which recording audit rows
+    that belong to no tenant reads (and never creates)."""
+    from django.db import connection
+
+    from apps.tenants.services import public_tenant_ensure
+
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        public_tenant_ensure()
+
+
+@pytest.fixture(scope="session")
 def nexus_world(django_db_setup, django_db_blocker):
     """Two tenants with a key for every role in each (owner, admin, developer, operator, viewer), a platform admin."""
     from django.db import connection
@@ -70,12 +83,6 @@ def _public_schema_after_test():
 
     if hasattr(connection, "set_schema_to_public"):
         connection.set_schema_to_public()
-        from apps.accounts.services import key_cache, member_cache, oauth_token_cache
-        from apps.integrations.webhooks import webhook_subscribers_forget
-        from apps.workflows.selectors import target_cache
+        from apps.core.cache import cache_forget_all
 
-        key_cache.clear()
-        member_cache.clear()
-        oauth_token_cache.clear()
-        target_cache.clear()
-        webhook_subscribers_forget()
+        cache_forget_all()

@@ -1,11 +1,12 @@
 """The one access layer: which role may do what, checked by services for every channel, failing closed."""
 
+from apps.accounts.roles import ROLE_RANK, outranks
+from apps.accounts.scopes import SCOPES
+from apps.audit.recorder import audit_denied
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.principal import Principal
 from apps.tenants.guard import require_schema
 
-# Roles from least to most powerful: a role may do everything the ones below it may.
-ROLE_RANK = {"viewer": 1, "operator": 2, "developer": 3, "admin": 4, "owner": 5}
 # Every action a principal can take inside a tenant, and the least role that may take it.
 ACTIONS: dict[str, str] = {
     "workflow.read": "viewer",
@@ -31,36 +32,25 @@ ACTIONS: dict[str, str] = {
     "app.read": "admin",
     "app.write": "admin",
 }
-# OAuth2-style scopes that narrow what an API application may do (its role still applies): each grants the
-# actions listed. Every action above is granted by some scope (tests/unit/accounts/test_scopes.py).
-SCOPES: dict[str, tuple[str, frozenset[str]]] = {
-    "workflows:read": ("read workflows and their versions", frozenset({"workflow.read"})),
-    "workflows:write": (
-        "create, update, delete, deploy and test workflows",
-        frozenset({"workflow.create", "workflow.update", "workflow.delete", "workflow.deploy", "workflow.test"}),
-    ),
-    "executions:read": ("read executions and their steps", frozenset({"execution.read"})),
-    "executions:run": ("run deployed workflows and cancel runs", frozenset({"workflow.execute", "execution.cancel"})),
-    "sessions:read": ("read sessions and their runs", frozenset({"session.read"})),
-    "sessions:write": ("create and update sessions", frozenset({"session.write"})),
-    "datasets:read": ("read and query datasets", frozenset({"dataset.read"})),
-    "datasets:write": ("upload and change datasets", frozenset({"dataset.write"})),
-    "artifacts:read": ("read and download artifacts", frozenset({"artifact.read"})),
-    "apps:read": ("read API applications and their webhook deliveries", frozenset({"app.read"})),
-    "apps:write": ("register, change, rotate and revoke API applications", frozenset({"app.write"})),
-    "apikeys:read": ("list API keys", frozenset({"apikey.read"})),
-    "apikeys:write": ("create and revoke API keys", frozenset({"apikey.create", "apikey.revoke"})),
-    "members:read": ("list the tenant's members", frozenset({"member.read"})),
-    "members:write": ("add, change and remove members", frozenset({"member.write"})),
-    "audit:read": ("read the tenant's audit log", frozenset({"audit.read"})),
-}
-SCOPE_DESCRIPTIONS: dict[str, str] = {scope: description for scope, (description, _) in SCOPES.items()}
 # action -> the scopes granting it, computed once: can() is on every request's path.
 ACTION_SCOPES: dict[str, frozenset[str]] = {
     action: frozenset(scope for scope, (_, actions) in SCOPES.items() if action in actions) for action in ACTIONS
 }
-# Actions outside any tenant (users are global; the audit chain spans tenants): platform admins only.
-PLATFORM_ACTIONS = frozenset({"user.create", "user.update", "user.list", "audit.verify", "audit.prune"})
+# Actions outside any tenant (users are global; the audit chain spans tenants; tenants themselves): platform
+# admins only. Each with what its refusal says a platform admin alone may do.
+PLATFORM_ACTIONS: dict[str, str] = {
+    "user.create": "user create",
+    "user.update": "user update",
+    "user.list": "user list",
+    "audit.verify": "audit verify",
+    "audit.prune": "audit prune",
+    "tenant.create": "create tenants",
+    "tenant.update": "update tenants",
+    "tenant.suspend": "suspend tenants",
+    "tenant.resume": "resume tenants",
+    "tenant.delete": "delete tenants",
+    "tenant.list": "list tenants",
+}
 
 
 def can(principal: Principal, action: str) -> bool:
@@ -73,10 +63,6 @@ def can(principal: Principal, action: str) -> bool:
     if principal.is_platform_admin:
         return True
     return ROLE_RANK.get(principal.role or "", 0) >= ROLE_RANK[needed]
-
-
-def outranks(role: str | None, other: str | None) -> bool:
-    return ROLE_RANK.get(role or "", 0) > ROLE_RANK.get(other or "", 0)
 
 
 def require_role_at_most(principal: Principal, role: str | None, *, action: str, doing: str) -> None:
@@ -132,16 +118,16 @@ def scopes_check(scopes) -> list[str]:
     return sorted(set(scopes))
 
 
-def require_platform_admin(principal: Principal, action: str) -> None:
-    """Raise unless `principal` is a platform admin; `action` must be a registered platform action."""
-    if action not in PLATFORM_ACTIONS or not principal.is_platform_admin:
-        raise _denied(principal, action, tenant_id=None, detail=f"only platform admins may {action.replace('.', ' ')}")
+def require_platform_admin(principal: Principal | None, action: str) -> None:
+    """Raise unless `principal` is a platform admin; `action` must be a registered platform action (an
+    unregistered one is nobody's). No principal is refused too: every door passes the one it authenticated."""
+    if action not in PLATFORM_ACTIONS or principal is None or not principal.is_platform_admin:
+        doing = PLATFORM_ACTIONS.get(action, action.replace(".", " "))
+        raise _denied(principal, action, tenant_id=None, detail=f"only platform admins may {doing}")
 
 
-def _denied(principal: Principal, action: str, *, tenant_id: int | None, detail: str) -> PermissionDenied:
+def _denied(principal: Principal | None, action: str, *, tenant_id: int | None, detail: str) -> PermissionDenied:
     """The refusal to raise, recorded first as `access.denied` in a way that outlives the caller's rollback."""
-    from apps.audit.services import audit_denied
-
     audit_denied(principal=principal, permission=action, tenant_id=tenant_id, reason=detail)
     return PermissionDenied(detail, code="permission_denied")
 

@@ -11,9 +11,11 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import ldap
 from django.core.exceptions import ImproperlyConfigured
+from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
 
-from apps.accounts.access import ROLE_RANK
+from apps.accounts.roles import ROLE_RANK
 
 # PyJWT warns about (and RFC 7518 §3.2 forbids) HMAC keys shorter than the hash: 32 bytes for HS256.
 MIN_SIGNING_KEY_BYTES = 32
@@ -83,9 +85,6 @@ def ldap_settings(
     timeout_s: float = 5.0,
 ) -> dict[str, Any]:
     """django-auth-ldap's AUTH_LDAP_* settings, NEXUS_LDAP_ROLE_MAP and the backends list with LDAP added."""
-    import ldap
-    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
-
     if not user_search_base or not group_search_base:
         raise ImproperlyConfigured("NEXUS_LDAP_URI needs NEXUS_LDAP_USER_SEARCH_BASE and NEXUS_LDAP_GROUP_SEARCH_BASE")
     return {

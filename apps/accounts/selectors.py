@@ -1,18 +1,20 @@
 """Account reads: resolving a credential (API key, OAuth2 token, JWT) to a principal, listing keys, users and members."""
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from hmac import compare_digest
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Prefetch
 
 from apps.accounts.access import require, require_platform_admin
 from apps.accounts.models import ApiKey, Membership, Role
-from apps.accounts.services import KEY_PREFIX, hash_key, key_cache, member_cache, oauth_token_cache
 from apps.accounts.tokens import PASSWORD_VERSION_CLAIM, access_verify
 from apps.accounts.tokens import password_version as tokens_password_version
+from apps.core.cache import TTLCache
 from apps.core.errors import NotAuthenticated, NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
@@ -38,8 +40,23 @@ _OAUTH_TOKEN_SQL = (
     " JOIN public.tenants_tenant t ON t.id = a.tenant_id"
     " WHERE o.token_checksum = %s AND o.expires > %s AND a.revoked_at IS NULL AND t.is_active"
 )
+KEY_PREFIX = "nxk_"
 OAUTH_TOKEN_PREFIX = "nxo_"
 _tenants: dict[int, Tenant] = {}
+# The resolved credentials, forgotten (apps/core/cache.py) whenever a credential or a tenant changes:
+# key hash -> (principal, tenant) of live keys, read by principal_from_api_key on every request.
+key_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S, topics=("credentials", "tenants"))
+# (user id, tenant id) -> (username, is_superuser, role, password version) or False, read by current_access on
+# every request with a JWT.
+member_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S, topics=("credentials", "tenants"))
+# OAuth2 access token checksum -> (its expiry, (principal, tenant)) as principal_from_oauth_token resolved it (an
+# entry is never used past the expiry).
+oauth_token_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S, topics=("credentials", "tenants"))
+
+
+def hash_key(raw_key: str) -> str:
+    """SHA-256 of the whole key; see ApiKey for why a fast hash is right here."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 def _tenant_by_id(tenant_id: int) -> Tenant:

@@ -1,6 +1,5 @@
 """Account writes: users, memberships, API keys, and logins (JWT pairs, LDAP group sync)."""
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
@@ -14,9 +13,11 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.access import outranks, require, require_platform_admin, require_role_at_most
+from apps.accounts.access import require, require_platform_admin, require_role_at_most
 from apps.accounts.auth_config import dn_key
 from apps.accounts.models import ApiKey, LoginOutcome, Membership, Role
+from apps.accounts.roles import outranks
+from apps.accounts.selectors import KEY_PREFIX, current_access, hash_key
 from apps.accounts.tokens import (
     PASSWORD_VERSION_CLAIM,
     TokenPair,
@@ -27,8 +28,8 @@ from apps.accounts.tokens import (
 )
 from apps.audit.context import current_context
 from apps.audit.models import ActorType
-from apps.audit.services import audit_record, json_safe, public_tenant_id
-from apps.core.cache import TTLCache
+from apps.audit.recorder import audit_record, json_safe, public_tenant_id
+from apps.core.cache import cache_forget
 from apps.core.errors import ApplicationError, Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -38,21 +39,6 @@ from apps.ratelimit.limiter import limiter
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger("nexus.auth")
-
-KEY_PREFIX = "nxk_"
-# key hash -> (principal, tenant) of live keys, read by principal_from_api_key on every request.
-key_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
-# (user id, tenant id) -> (username, is_superuser, role) or False, read by principal_from_access_token on
-# every request with a JWT; cleared here whenever a membership changes.
-member_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
-# OAuth2 access token checksum -> (its expiry, (principal, tenant)) as principal_from_oauth_token resolved it (an
-# entry is never used past the expiry); cleared wherever tokens are revoked or an application changes.
-oauth_token_cache = TTLCache(ttl_s=settings.NEXUS_AUTH_CACHE_S)
-
-
-def hash_key(raw_key: str) -> str:
-    """SHA-256 of the whole key; see ApiKey for why a fast hash is right here."""
-    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 def _check_role(role: str) -> None:
@@ -114,7 +100,7 @@ def apikey_revoke(*, principal: Principal, tenant: Tenant, key_id: str) -> ApiKe
             target=key.id,
             details={"prefix": key.prefix, "already_revoked": already},
         )
-    key_cache.clear()
+        cache_forget("credentials")
     return key
 
 
@@ -149,9 +135,7 @@ def membership_remove(*, user, tenant: Tenant) -> bool:
 
 
 def _forget_memberships() -> None:
-    # Now, and again after commit: a request served in between could cache the old row for its TTL.
-    member_cache.clear()
-    transaction.on_commit(member_cache.clear)
+    cache_forget("credentials")  # now, and again after commit
 
 
 def _user_get(username: str):
@@ -417,8 +401,6 @@ def user_login(
 def token_refresh(*, refresh: str) -> TokenPair:
     """Spend a refresh token for the next pair, if the user may still act in its tenant (current role) and has
     not changed their password since. A used or revoked refresh token is one 401 answer with a forged one."""
-    from apps.accounts.selectors import current_access
-
     token = refresh_verify(refresh)  # signature, expiry, type, and not blacklisted
     _, _, role = current_access(
         user_id=int(token["user_id"]), tenant_id=int(token["tenant_id"]), password_version=str(token[PASSWORD_VERSION_CLAIM])

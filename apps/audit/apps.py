@@ -2,11 +2,10 @@
 
 from django.apps import AppConfig
 
+# Celery tasks carry the request id of the call that queued them: its signal receivers connect on import.
+from apps.audit import celery_context  # noqa: F401
+
 
 class AuditConfig(AppConfig):
     name = "apps.audit"
     label = "audit"
-
-    def ready(self) -> None:
-        # Celery tasks carry the request id of the call that queued them (apps/audit/celery_context.py).
-        from apps.audit import celery_context  # noqa: F401

@@ -10,6 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.ids import has_prefix
 from apps.core.principal import Principal
+from apps.tenants.models import Tenant
 
 MAX_LIMIT = 500
 
@@ -52,8 +53,6 @@ def audit_list(
         raise ValidationFailed("limit out of range", fields={"limit": f"between 1 and {MAX_LIMIT}"})
     scope = AuditEvent.objects.all()
     if tenant_slug:
-        from apps.tenants.models import Tenant
-
         wanted = Tenant.objects.filter(slug=tenant_slug).values_list("pk", flat=True).first()
         if wanted is None or (not principal.is_platform_admin and wanted != tenant_id):
             raise NotFound(f"tenant '{tenant_slug}' does not exist", code="tenant_not_found")
@@ -75,6 +74,4 @@ def audit_list(
 
 def tenant_slugs(tenant_ids) -> dict[int, str]:
     """{tenant id: slug} for rendering; a deleted tenant's rows keep their id and get no slug."""
-    from apps.tenants.models import Tenant
-
     return dict(Tenant.objects.filter(pk__in=set(tenant_ids)).values_list("pk", "slug"))

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.accounts.access import require
-from apps.audit.services import audit_record
+from apps.audit.recorder import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal

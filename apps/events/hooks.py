@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from apps.tenants.models import Tenant
+
 
 @dataclass(frozen=True, slots=True)
 class PublishHook:
@@ -55,7 +57,5 @@ def connection_tenant() -> tuple[int | None, str]:
     if getattr(tenant, "pk", None) is not None:
         return tenant.pk, tenant.slug
     schema = connection.schema_name
-    from apps.tenants.models import Tenant  # public schema; events is a tenant app imported early
-
     found = Tenant.objects.filter(schema_name=schema).exclude(schema_name="public").values_list("pk", "slug").first()
     return (found[0], found[1]) if found else (None, getattr(tenant, "slug", schema))

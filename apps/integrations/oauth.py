@@ -19,7 +19,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 
-from apps.accounts.access import SCOPE_DESCRIPTIONS, SCOPES
+from apps.accounts.scopes import SCOPE_DESCRIPTIONS, SCOPES
 from apps.accounts.selectors import OAUTH_TOKEN_PREFIX
 from apps.integrations.models import Application
 

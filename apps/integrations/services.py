@@ -21,9 +21,11 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from apps.accounts.access import event_read_refusal, require, require_role_at_most, scopes_check
 from apps.accounts.models import ApiKey, Role
-from apps.accounts.services import apikey_issue, hash_key, key_cache, oauth_token_cache
+from apps.accounts.selectors import hash_key
+from apps.accounts.services import apikey_issue
 from apps.audit.models import Outcome
-from apps.audit.services import audit_denied, audit_record, json_safe
+from apps.audit.recorder import audit_denied, audit_record, json_safe
+from apps.core.cache import cache_forget
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -32,7 +34,7 @@ from apps.integrations.models import Application
 from apps.integrations.secrets import new_salt, webhook_secret
 from apps.integrations.selectors import WRITE_ACTION, app_access
 from apps.integrations.urls_guard import validate_webhook_url
-from apps.integrations.webhooks import webhook_deliveries_fail, webhook_subscribers_forget
+from apps.integrations.webhooks import webhook_deliveries_fail
 from apps.tenants.models import Tenant
 
 MAX_NAME = 200
@@ -143,19 +145,6 @@ def _live(app: Application) -> None:
         raise Conflict(f"application '{app.id}' is revoked", code="application_revoked")
 
 
-def _forget(tenant_id: int) -> None:
-    """Drop the cached principals and webhook subscriptions, now and again after commit: a request served in
-    between could cache the old values for their TTL."""
-
-    def clear() -> None:
-        key_cache.clear()
-        oauth_token_cache.clear()
-        webhook_subscribers_forget(tenant_id)
-
-    clear()
-    transaction.on_commit(clear)
-
-
 def _tokens_delete(oauth_application_id: int | None) -> int:
     if oauth_application_id is None:
         return 0
@@ -250,7 +239,7 @@ def app_register(
                 }
             ),
         )
-        _forget(tenant.pk)
+        cache_forget("credentials")  # principals and webhook subscriptions, now and after commit
     secrets = {"api_key": raw_key, "client_id": client.client_id, "client_secret": client_secret}
     if app.webhook_url:
         secrets["webhook_secret"] = webhook_secret(app_id=app.id, salt=app.webhook_secret_salt)
@@ -310,7 +299,7 @@ def app_update(
             target=app.id,
             details=json_safe({"changed": changes, "previous": previous}),
         )
-        _forget(tenant.pk)
+        cache_forget("credentials")  # principals and webhook subscriptions, now and after commit
     secrets = {}
     if app.webhook_url and not had_url:
         secrets["webhook_secret"] = webhook_secret(app_id=app.id, salt=app.webhook_secret_salt)
@@ -395,7 +384,7 @@ def app_rotate(
             app.save(update_fields=["webhook_secret_salt"])
             secrets["webhook_secret"] = webhook_secret(app_id=app.id, salt=app.webhook_secret_salt)
         audit_record(action="app.rotated", tenant_id=tenant.pk, principal=principal, target=app.id, details=details)
-        _forget(tenant.pk)
+        cache_forget("credentials")  # principals and webhook subscriptions, now and after commit
     return app, secrets
 
 
@@ -418,7 +407,7 @@ def app_revoke(*, principal: Principal, tenant: Tenant, app_id: str) -> Applicat
                 application_id=app.id, reason="not sent: the application was revoked"
             )
         audit_record(action="app.revoked", tenant_id=tenant.pk, principal=principal, target=app.id, details=details)
-        _forget(tenant.pk)
+        cache_forget("credentials")  # principals and webhook subscriptions, now and after commit
     return app
 
 
@@ -471,7 +460,7 @@ def oauth_token_refused(*, client_id: str | None, error: str, channel: str = "ap
 
 def oauth_token_revoked(*, client_id: str | None, channel: str = "api") -> None:
     """After the toolkit revoked a token of `client_id` (RFC 7009): forget cached tokens, record it."""
-    oauth_token_cache.clear()
+    cache_forget("credentials")
     app = _application_for_client_id(client_id)
     if app is None:
         return

@@ -35,7 +35,8 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from apps.accounts.access import can_read_event
-from apps.audit.services import audit_record
+from apps.audit.recorder import audit_record
+from apps.core.cache import cache_subscribe
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -157,12 +158,15 @@ def webhook_subscribers(tenant_id: int) -> tuple[Subscription, ...]:
 
 
 def webhook_subscribers_forget(tenant_id: int | None = None) -> None:
-    """Drop the cached subscriptions (of one tenant, or all): call after an application's webhook changes, so
-    this process sees it at once (others within NEXUS_AUTH_CACHE_S)."""
+    """Drop the cached subscriptions (of one tenant, or all): an application's change does it through the
+    `credentials` topic, so this process sees it at once (others within NEXUS_AUTH_CACHE_S)."""
     if tenant_id is None:
         _subscribers.clear()
     else:
         _subscribers.pop(tenant_id, None)
+
+
+cache_subscribe(webhook_subscribers_forget, topics=("credentials",))
 
 
 def webhook_interested(tenant_id: int, event_type: str) -> bool:

@@ -1,7 +1,7 @@
 """Send one email message for a tenant: the recipient allow-list, the daily quota, the send, its audit row.
 
 Every message the platform sends for a tenant goes through `mail_send`: the `email` node (through the run's
-mail port, apps/runs/ports.py) and the MCP tool send_email_report (which runs that node). An operator can
+mail port, apps/mail/ports.py) and the MCP tool send_email_report (which runs that node). An operator can
 otherwise make the platform mail anyone, as often as they like, unrecorded: so recipients are checked against
 NEXUS_MAIL_ALLOWED_RECIPIENTS first, then one message is taken from the tenant's NEXUS_MAIL_PER_TENANT_PER_DAY,
 and each message sent leaves a `mail.sent` audit row (committed at once: the message has left, whatever
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, make_msgid
 
-from apps.audit.services import audit_record
+from apps.audit.recorder import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.principal import Principal
 from apps.quotas.limits import tenant_limits

@@ -14,7 +14,7 @@ _OUTCOMES = {"ok": "success", "tool_error": "error", "unknown_tool": "error"}
 
 def _record(*, principal: Principal, tool: str, outcome: str, run_id: str | None, error_code: str | None) -> None:
     from apps.audit.models import Outcome
-    from apps.audit.services import audit_record
+    from apps.audit.recorder import audit_record
 
     try:
         audit_outcome = Outcome.DENIED if error_code in ("permission_denied", "quota_exceeded") else _OUTCOMES[outcome]

@@ -18,8 +18,8 @@ from apps.accounts.access import require
 from apps.artifacts.ports import ArtifactsPort
 from apps.core.errors import ApplicationError
 from apps.engine.library.metrics import METRICS
+from apps.mail.ports import MailPort
 from apps.mcp_bridge.results import Call, ToolResult, ToolSpec, error_result, failure, ok
-from apps.runs.ports import MailPort
 from apps.workflows.compiled import compile_definition
 
 _NODE = "node"

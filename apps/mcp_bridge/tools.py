@@ -40,8 +40,9 @@ def as_mcp_tool(spec: ToolSpec) -> types.Tool:
 
 _PLATFORM_MCP_TOOLS = [as_mcp_tool(spec) for spec in PLATFORM_TOOLS.values()]
 # A tenant's workflow tools, per schema, for as long as deployment lookups are cached (NEXUS_DEPLOYMENT_CACHE_S):
-# a new deployment shows in tools/list at once in the process that made it and within that time everywhere.
-workflow_tools_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S)
+# a new deployment shows in tools/list at once in the process that made it (the `deployments` topic) and
+# within that time everywhere.
+workflow_tools_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S, topics=("deployments",))
 
 
 def tool_list(*, principal: Principal, tenant: Tenant) -> list[types.Tool]:

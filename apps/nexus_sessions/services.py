@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
-from apps.audit.services import audit_record
+from apps.audit.recorder import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal

@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from apps.accounts.models import LoginOutcome
 from apps.accounts.services import login_attempted
 from apps.audit.context import current_context
-from apps.audit.services import audit_record, json_safe
+from apps.audit.recorder import audit_record, json_safe
 from apps.ratelimit.limiter import limiter
 from apps.ratelimit.policy import attempt_limits, refusal
 

@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 
 from apps.accounts.selectors import credential_from_headers, principal_from_credential
 from apps.audit.context import current_context
-from apps.audit.services import audit_denied
+from apps.audit.recorder import audit_denied
 from apps.core.errors import ApplicationError
 from apps.ops.metrics import metrics_exposition
 from apps.ops.services import health_check, health_summary

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
+from apps.core.cache import cache_subscribe
 from apps.core.errors import NotFound
 from apps.tenants.models import Tenant
 
 _COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs, plan, quota_mail_per_day"
 _SQL = f"SELECT {_COLUMNS} FROM public.{Tenant._meta.db_table} WHERE id = %s"  # noqa: S608 (model metadata)
 _cache: dict[int, tuple[float, "TenantLimits"]] = {}
+cache_subscribe(_cache.clear, topics=("tenants",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +56,5 @@ def tenant_limits(tenant_id: int) -> TenantLimits:
 
 
 def limits_invalidate() -> None:
-    """Forget every tenant's limits in this process (after a tenant update)."""
+    """Forget every tenant's limits in this process (a tenant's change does it through the `tenants` topic)."""
     _cache.clear()

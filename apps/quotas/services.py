@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.ops.redis_client import redis_client
 from apps.quotas.limits import TenantLimits
@@ -128,8 +129,6 @@ def mail_counter_key(tenant_id: int, day: str) -> str:
 
 def _mails_sent(tenant_id: int, start, end) -> int:
     """Messages the tenant sent during [start, end), counted from their audit rows (one per message)."""
-    from apps.audit.models import AuditEvent
-
     return AuditEvent.objects.filter(tenant_id=tenant_id, action=MAIL_SENT_ACTION, ts__gte=start, ts__lt=end).count()
 
 

@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from apps.accounts.access import can
+from apps.core.cache import cache_forget
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.principal import Principal
 
@@ -105,12 +106,8 @@ def notice_rechecks(notice: dict, principal: Principal) -> bool:
 
 
 def notice_caches_clear() -> None:
-    """An access notice also ends this process's cached credentials (MCP calls are served here too)."""
-    from apps.accounts.services import oauth_token_cache
-    from apps.tenants.selectors import tenant_cache_clear
-
-    tenant_cache_clear()
-    oauth_token_cache.clear()
+    """An access notice also ends this process's cached credentials and tenants (MCP calls are served here too)."""
+    cache_forget("credentials", "tenants")
 
 
 def credential_holder(principal: Principal, tenant_id: int) -> str:

@@ -9,6 +9,7 @@ class TenantsConfig(AppConfig):
     label = "tenants"
 
     def ready(self) -> None:
+        # import-cycle: cloning imports the tenant models, which only exist once the app registry is ready.
         from apps.tenants.cloning import on_post_migrate
 
         # Infrastructure, not domain logic: refresh the template's dump once `migrate_schemas` migrated it.

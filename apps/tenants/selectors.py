@@ -5,12 +5,15 @@ Every listing here leaves out the public schema's row and the template that new 
 
 import time
 
-from apps.core.errors import NotFound, PermissionDenied
+from apps.accounts.access import require_platform_admin
+from apps.core.cache import cache_subscribe
+from apps.core.errors import NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Domain, Tenant
 
 _CACHE_TTL_S = 5.0
 _by_host: dict[str, tuple[float, Tenant | None]] = {}
+cache_subscribe(_by_host.clear, topics=("tenants",))
 
 
 def tenant_get(*, slug: str, for_update: bool = False) -> Tenant:
@@ -33,8 +36,7 @@ def tenant_show(*, principal: Principal, slug: str) -> Tenant:
 
 
 def tenant_list_all_tenants(*, principal: Principal) -> list[Tenant]:
-    if not principal.is_platform_admin:
-        raise PermissionDenied("only platform admins may list tenants", code="permission_denied")
+    require_platform_admin(principal, "tenant.list")
     return list(Tenant.objects.real().order_by("slug"))
 
 
@@ -50,16 +52,3 @@ def tenant_for_host(*, host: str) -> Tenant | None:
         _by_host.clear()
     _by_host[host] = (now + _CACHE_TTL_S, tenant)
     return tenant
-
-
-def tenant_cache_clear() -> None:
-    """Forget cached tenants and credentials in this process after a tenant is suspended, resumed or deleted
-    (other processes follow within their caches' time-to-live)."""
-    from apps.accounts import services as accounts
-
-    _by_host.clear()
-    accounts.key_cache.clear()
-    # Login tokens' user/tenant lookups (apps.accounts, being added alongside): cleared the same way once present.
-    member_cache = getattr(accounts, "member_cache", None)
-    if member_cache is not None:
-        member_cache.clear()

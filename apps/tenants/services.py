@@ -12,14 +12,15 @@ from django.db import IntegrityError, connection, transaction
 from django_tenants.postgresql_backend.base import _check_schema_name
 from django_tenants.utils import schema_exists
 
-from apps.audit.services import audit_denied, audit_record
-from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.accounts.access import require_platform_admin
+from apps.audit.recorder import audit_record
+from apps.core.cache import cache_forget
+from apps.core.errors import Conflict, ValidationFailed
 from apps.core.principal import Principal
 from apps.events.access_notices import access_ended
-from apps.quotas.limits import limits_invalidate
 from apps.tenants import cloning
 from apps.tenants.models import Domain, Isolation, Tenant
-from apps.tenants.selectors import tenant_cache_clear, tenant_get
+from apps.tenants.selectors import tenant_get
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 PLAN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -31,12 +32,6 @@ _UNCHANGED: object = object()
 
 def schema_name_for(slug: str) -> str:
     return "t_" + slug.replace("-", "_")
-
-
-def require_platform_admin(principal: Principal | None, action: str) -> None:
-    if principal is None or not principal.is_platform_admin:
-        audit_denied(principal=principal, permission="tenant.admin", tenant_id=None, reason=f"only platform admins may {action}")
-        raise PermissionDenied(f"only platform admins may {action}", code="permission_denied")
 
 
 def _validated(
@@ -88,7 +83,7 @@ def tenant_create(
     The schema is replayed from the template's dump when there is one for the current migrations (tens of ms),
     else migrated (and the dump is built for next time when this runs outside a transaction)."""
     if principal is not None:
-        require_platform_admin(principal, "create tenants")
+        require_platform_admin(principal, "tenant.create")
     problems = _validated(
         slug=slug,
         plan=plan,
@@ -162,7 +157,7 @@ def tenant_update(
     concurrency). Lowering a quota below what is used removes nothing; it refuses what comes next. Takes effect
     at once in this process and within NEXUS_TENANT_LIMITS_CACHE_S in the others; a tenant leaving strict
     isolation keeps being served from its own queue until that queue is empty."""
-    require_platform_admin(principal, "update tenants")
+    require_platform_admin(principal, "tenant.update")
     given = {
         "name": name,
         "plan": plan,
@@ -203,14 +198,12 @@ def tenant_update(
             target=f"tenant:{slug}",
             details={"changes": changes},
         )
-        transaction.on_commit(limits_invalidate)
-    limits_invalidate()  # now as well, like tenant_cache_clear() below
-    tenant_cache_clear()
+        cache_forget("tenants")  # now, and again once committed
     return tenant
 
 
 def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
-    require_platform_admin(principal, "suspend or resume tenants")
+    require_platform_admin(principal, "tenant.resume" if is_active else "tenant.suspend")
     connection.set_schema_to_public()
     with transaction.atomic():
         tenant = tenant_get(slug=slug, for_update=True)
@@ -227,8 +220,7 @@ def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
             target=f"tenant:{slug}",
             details={"changed": changed},
         )
-        transaction.on_commit(tenant_cache_clear)
-    tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
+        cache_forget("tenants")  # now, and again once committed
     return tenant
 
 
@@ -244,7 +236,7 @@ def tenant_resume(*, principal: Principal, slug: str) -> Tenant:
 def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
     """Drop the tenant's schema and delete its row with everything that references it (domains, memberships,
     API keys), in one transaction. `confirm` must repeat the slug: this cannot be undone except from a backup."""
-    require_platform_admin(principal, "delete tenants")
+    require_platform_admin(principal, "tenant.delete")
     connection.set_schema_to_public()
     tenant = tenant_get(slug=slug)
     if confirm != slug:
@@ -266,8 +258,7 @@ def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
         audit_record(
             action="tenant.deleted", tenant_id=tenant.pk, principal=principal, target=f"tenant:{slug}", details={"slug": slug}
         )
-        transaction.on_commit(tenant_cache_clear)
-    tenant_cache_clear()  # now as well: inside a caller's transaction, on_commit may be a long way off
+        cache_forget("tenants")  # now, and again once committed
 
 
 def public_tenant_ensure() -> Tenant:

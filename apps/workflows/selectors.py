@@ -56,7 +56,8 @@ _TARGET_BY_ID = _TARGET_SQL.format(column="id")
 _TARGET_BY_SLUG = _TARGET_SQL.format(column="slug")
 
 
-target_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S)
+# Forgotten whenever a deployment changes (the `deployments` topic, apps/core/cache.py).
+target_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S, topics=("deployments",))
 
 
 def deployment_target(*, ref: str, environment: str) -> tuple[str, str, str, int] | None:

@@ -8,7 +8,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
-from apps.audit.services import audit_record
+from apps.audit.recorder import audit_record
+from apps.core.cache import cache_forget
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -16,7 +17,7 @@ from apps.events.services import publish
 from apps.quotas.services import workflow_quota_check
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
-from apps.workflows.selectors import target_cache, workflow_get
+from apps.workflows.selectors import workflow_get
 from apps.workflows.templates_library import template_get
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$|^[a-z0-9]$")
@@ -134,7 +135,7 @@ def workflow_delete(*, principal: Principal, tenant_id: int, ref: str) -> Workfl
         audit_record(
             action="workflow.deleted", tenant_id=tenant_id, principal=principal, target=workflow.id, details=_event_data(workflow)
         )
-    target_cache.clear()
+        cache_forget("deployments")  # its deployments are gone: now, and again once committed
     return workflow
 
 
@@ -170,5 +171,5 @@ def workflow_deploy(
             target=workflow.id,
             details={**_event_data(workflow), "environment": environment, "version": target.number},
         )
-    target_cache.clear()
+        cache_forget("deployments")  # now, and again once committed
     return deployment

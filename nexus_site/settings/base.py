@@ -320,7 +320,7 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 # Client credentials only (BackendApplicationServer): tokens `nxo_…` (apps/integrations/oauth.py), scopes from the
 # vocabulary of apps/accounts/access.py, available to each client as its application allows.
-from apps.accounts.access import SCOPE_DESCRIPTIONS  # noqa: E402
+from apps.accounts.scopes import SCOPE_DESCRIPTIONS  # noqa: E402
 
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("NEXUS_OAUTH_TOKEN_SECONDS", default=3600),

@@ -8,7 +8,7 @@ from tests.ldap.slapd import slapd  # noqa: F401 (a session fixture, imported to
 @pytest.fixture(autouse=True)
 def _fresh_member_cache():
     """Membership lookups are cached per process; a rolled-back test must not leave its users behind."""
-    from apps.accounts.services import member_cache
+    from apps.accounts.selectors import member_cache
 
     member_cache.clear()
     yield

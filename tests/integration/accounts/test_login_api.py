@@ -231,7 +231,8 @@ def test_the_current_role_counts_not_the_one_in_the_token(make_user, login, bear
 
 
 def test_a_removed_member_and_a_deactivated_user_lose_access(make_user, login, bearer, nexus_world, client):
-    from apps.accounts.services import member_cache, membership_remove
+    from apps.accounts.selectors import member_cache
+    from apps.accounts.services import membership_remove
 
     ann = make_user("ann", acme="developer")
     bob = make_user("bob", acme="developer")
@@ -354,7 +355,7 @@ def test_a_password_change_ends_every_refresh_and_access_token(make_user, login,
 
 def test_a_password_changed_outside_nexus_ends_tokens_too(make_user, login, bearer, client):
     """Django's admin or `manage.py changepassword` revoke nothing themselves: the password version does."""
-    from apps.accounts.services import member_cache
+    from apps.accounts.selectors import member_cache
 
     ann = make_user("ann", acme="developer")
     pair = login("ann", "a-long-password-1").json()

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from apps.audit.chain import row_hash
 from apps.audit.models import AuditEvent
-from apps.audit.services import audit_prune, audit_record, audit_seal
+from apps.audit.recorder import audit_record
+from apps.audit.services import audit_prune, audit_seal
 
 pytestmark = pytest.mark.django_db
 

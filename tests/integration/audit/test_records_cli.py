@@ -104,7 +104,7 @@ def test_api_key_tenant_and_member_verbs_on_the_cli(nexus, audit_rows, make_user
 
 
 def test_user_create_and_datasets_on_the_cli(nexus, audit_rows, tmp_path):
-    from apps.audit.services import public_tenant_id
+    from apps.audit.recorder import public_tenant_id
 
     code, _, err = nexus("user", "create", "wendy", "--json")
     assert code == 0, err

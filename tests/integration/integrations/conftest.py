@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _fresh_credential_caches():
     """Resolved OAuth2 tokens are cached per process like keys; no test sees another's."""
-    from apps.accounts.services import key_cache, oauth_token_cache
+    from apps.accounts.selectors import key_cache, oauth_token_cache
 
     oauth_token_cache.clear()
     yield

@@ -17,8 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from oauth2_provider.models import AccessToken
 
 from apps.accounts.access import can
-from apps.accounts.selectors import hash_key, principal_from_credential
-from apps.accounts.services import oauth_token_cache
+from apps.accounts.selectors import hash_key, oauth_token_cache, principal_from_credential
 from apps.core.errors import NotAuthenticated
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_member_cache():
-    from apps.accounts.services import member_cache
+    from apps.accounts.selectors import member_cache
 
     member_cache.clear()
     yield

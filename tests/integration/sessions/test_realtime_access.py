@@ -166,7 +166,7 @@ def test_the_periodic_recheck_closes_what_no_notice_announced(nexus_world, djang
     from django.utils import timezone
 
     from apps.accounts.models import ApiKey
-    from apps.accounts.services import key_cache
+    from apps.accounts.selectors import key_cache
     from apps.integrations.models import Application
     from apps.integrations.services import app_register
     from apps.realtime.hub import hub
@@ -206,7 +206,7 @@ def test_the_recheck_runs_on_its_own_every_interval(nexus_world, settings, make_
     from django.utils import timezone
 
     from apps.accounts.models import ApiKey
-    from apps.accounts.services import key_cache
+    from apps.accounts.selectors import key_cache
 
     settings.NEXUS_WS_RECHECK_S = 0.2
     acme = nexus_world["tenants"]["acme"]
