@@ -40,12 +40,12 @@ from apps.core.cache import cache_subscribe
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
+from apps.core.tasks import broker_for_read, tasks_send
 from apps.integrations.models import Application, DeliveryStatus, WebhookDelivery
 from apps.integrations.outbound import SendFailed, SendRefused, post_json
 from apps.integrations.secrets import webhook_secret
 from apps.integrations.selectors import READ_ACTION, WRITE_ACTION, app_access
 from apps.ops.metrics import counter_incr
-from nexus_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -201,21 +201,14 @@ def webhook_dispatch(payload: dict, tenant_id: int) -> list[str]:
 def deliveries_enqueue(delivery_ids: Iterable[str], *, countdown: float | None = None) -> int:
     """One `integrations.deliver` message per delivery on the webhooks queue, run in the public schema. A
     message that cannot be sent is left to the sweep (the row is pending); returns how many were sent."""
-    sent = 0
-    try:
-        with celery_app.producer_or_acquire() as producer:  # one broker connection for the batch
-            for delivery_id in delivery_ids:
-                celery_app.send_task(
-                    DELIVER_TASK,
-                    args=[delivery_id],
-                    queue=settings.NEXUS_WEBHOOK_QUEUE,
-                    headers={"_schema_name": settings.PUBLIC_SCHEMA_NAME},
-                    countdown=countdown,
-                    producer=producer,
-                    ignore_result=True,  # else the result backend subscribes to every message's result
-                )
-                sent += 1
-    except Exception as error:  # the broker is away: the sweep re-enqueues once it is back
+    sent, error = tasks_send(
+        DELIVER_TASK,
+        ([delivery_id] for delivery_id in delivery_ids),
+        schema=settings.PUBLIC_SCHEMA_NAME,
+        queue=settings.NEXUS_WEBHOOK_QUEUE,
+        countdown=countdown,
+    )
+    if error is not None:  # the broker is away: the sweep re-enqueues once it is back
         logger.warning("could not enqueue %s webhook deliveries (the sweep will): %s", "some" if sent else "the", error)
     return sent
 
@@ -226,7 +219,7 @@ def _countdown_limit_s() -> float:
 
 
 def _queue_backlog() -> int:
-    with celery_app.connection_for_read() as broker:
+    with broker_for_read() as broker:
         return int(broker.default_channel.client.llen(settings.NEXUS_WEBHOOK_QUEUE))
 
 

@@ -22,10 +22,10 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from apps.core.tasks import broker_for_read
 from apps.ops.redis_client import redis_client
 from apps.quotas.limits import TenantLimits
 from apps.tenants.models import Isolation, Tenant
-from nexus_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def tenant_queues_all_tenants() -> set[str]:
     others = [TENANT_QUEUE_PREFIX + schema for schema, isolation in rows if isolation != Isolation.STRICT]
     if others:
         # Each queue is a list named after it in the broker's Redis (which need not be REDIS_URL's).
-        with celery_app.connection_for_read() as broker:
+        with broker_for_read() as broker:
             pipeline = broker.default_channel.client.pipeline(transaction=False)
             for name in others:
                 pipeline.llen(name)

@@ -5,17 +5,16 @@ import logging
 import time
 from contextlib import contextmanager
 
-from celery.exceptions import TimeoutError as CeleryTimeout
-from celery.result import AsyncResult
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
-from apps.audit.recorder import audit_record, audit_save, execution_audit_event
+from apps.audit.services import audit_record, audit_save, execution_audit_event
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
+from apps.core.tasks import task_send, task_wait
 from apps.engine import CompiledWorkflow, InputError, RunResult, ThreadBudget
 from apps.engine.schemas import schema_validator
 from apps.events.hooks import connection_tenant, hooks_interested
@@ -31,7 +30,6 @@ from apps.runs.queues import queue_for, tenant_slot_take
 from apps.runs.waits import wait_slot_take
 from apps.workflows.compiled import compiled_version, definition_tests
 from apps.workflows.selectors import deployment_target, version_definition, workflow_get
-from nexus_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -199,14 +197,11 @@ def _publish_finished(execution: Execution, *, source: str | None) -> None:
 def _enqueue(run_id: str, schema: str, queue: str | None = None) -> None:
     # Sent by name: services never import task modules. The schema header routes the worker to the tenant;
     # the queue is the tenant's own under strict isolation (apps/runs/queues.py).
-    celery_app.send_task(EXECUTE_TASK, args=[run_id], task_id=run_id, headers={"_schema_name": schema}, queue=queue)
+    task_send(EXECUTE_TASK, args=[run_id], task_id=run_id, schema=schema, queue=queue)
 
 
 def run_wait(*, run_id: str, timeout_s: float) -> Execution:
-    try:
-        AsyncResult(run_id, app=celery_app).get(timeout=timeout_s, propagate=False, disable_sync_subtasks=False)
-    except CeleryTimeout:
-        pass
+    task_wait(run_id, timeout_s=timeout_s)
     return Execution.objects.get(id=run_id)
 
 
@@ -270,7 +265,7 @@ def run_execute(*, run_id: str) -> str:
             deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
             should_cancel=_cancel_checker(run_id),
             on_step=_step_recorder(execution, events=events),
-            ports=ports_for(execution, run_child=run_child),
+            ports=ports_for(execution),
             depth=execution.depth,
             worker_scope=_tenant_scope(connection.tenant),
         )
@@ -368,7 +363,7 @@ def run_child(
     result = compiled.execute(
         inputs,
         deadline=min(deadline or float("inf"), time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"]),
-        ports=ports_for(child, run_child=run_child),
+        ports=ports_for(child),
         depth=depth,
         worker_scope=_tenant_scope(tenant),
         threads=threads,

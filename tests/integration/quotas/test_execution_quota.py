@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from apps.core import tasks
 from apps.ops.redis_client import redis_client
 from apps.quotas import services as quotas
 from apps.quotas.periods import period_key
@@ -134,7 +135,7 @@ def test_a_queued_run_counts_and_goes_to_the_tenants_queue(
     make_tenant, deploy, start, in_schema, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(runs.celery_app, "send_task", lambda name, **options: sent.append((name, options)))
+    monkeypatch.setattr(tasks.celery_app, "send_task", lambda name, **options: sent.append((name, options)))
     strict, _ = make_tenant("exq-queued", quota_executions=1)
     standard, _ = make_tenant("exq-shared", isolation="standard")
     deploy(strict, "slow", definition=SLOW)
