@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
-from apps.audit.services import audit_record, audit_save, execution_audit_event
+from apps.audit.recorder import audit_record, audit_save, execution_audit_event
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -265,7 +265,7 @@ def run_execute(*, run_id: str) -> str:
             deadline=time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"],
             should_cancel=_cancel_checker(run_id),
             on_step=_step_recorder(execution, events=events),
-            ports=ports_for(execution),
+            ports=ports_for(execution, run_child=run_child),
             depth=execution.depth,
             worker_scope=_tenant_scope(connection.tenant),
         )
@@ -363,7 +363,7 @@ def run_child(
     result = compiled.execute(
         inputs,
         deadline=min(deadline or float("inf"), time.monotonic() + settings.NEXUS_ENGINE_LIMITS["max_run_seconds"]),
-        ports=ports_for(child),
+        ports=ports_for(child, run_child=run_child),
         depth=depth,
         worker_scope=_tenant_scope(tenant),
         threads=threads,
