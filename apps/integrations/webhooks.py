@@ -18,7 +18,6 @@ Invariants defended here:
 * An attempt is counted before the request leaves: a delivery that kills its worker still runs out of attempts.
 """
 
-import hashlib
 import json
 import logging
 import random
@@ -39,6 +38,7 @@ from apps.audit.recorder import audit_record
 from apps.core.cache import cache_subscribe
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
+from apps.core.locks import delivery_lock_key
 from apps.core.principal import Principal
 from apps.core.tasks import broker_for_read, tasks_send
 from apps.integrations.models import Application, DeliveryStatus, WebhookDelivery
@@ -245,10 +245,6 @@ def backoff_s(attempts: int) -> float:
     return random.uniform(0, min(settings.NEXUS_WEBHOOK_BACKOFF_MAX_S, ceiling))
 
 
-def _lock_key(delivery_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"webhook:{delivery_id}".encode(), digest_size=8).digest(), "big", signed=True)
-
-
 class _Claim:
     """This session's advisory lock on one delivery: released by the statement that records the attempt's
     outcome (after that statement's UPDATE, whose row lock then holds off a second copy until it commits),
@@ -281,7 +277,7 @@ class _Claim:
 def delivery_attempt(*, delivery_id: str) -> AttemptResult:
     """Send a pending, due delivery once and record the outcome; safe to call twice at once (see the module).
     Two round trips besides the request: lock and claim, then the outcome and unlock."""
-    key = _lock_key(delivery_id)
+    key = delivery_lock_key(delivery_id)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [key, delivery_id, timezone.now() + _DUE_TOLERANCE])
         locked, attempts, payload, app_id, url, salt = cursor.fetchone()
@@ -473,7 +469,7 @@ def delivery_redeliver(*, principal: Principal, tenant_id: int, app_id: str, del
         if delivery is None:
             raise _delivery_missing(delivery_id)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_key(delivery.id)])
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [delivery_lock_key(delivery.id)])
             if not cursor.fetchone()[0]:
                 raise Conflict("the delivery is being sent right now; try again in a moment", code="delivery_in_flight")
         previous = {"previous_status": delivery.status, "previous_attempts": delivery.attempts}

@@ -1,6 +1,5 @@
 """Run writes: start a run (inline fast path or Celery), execute it on a worker, cancel it."""
 
-import hashlib
 import logging
 import time
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from apps.accounts.access import require
 from apps.audit.recorder import audit_record, audit_save, execution_audit_event
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
+from apps.core.locks import run_lock_key
 from apps.core.principal import Principal
 from apps.core.tasks import task_send, task_wait
 from apps.engine import CompiledWorkflow, InputError, RunResult, ThreadBudget
@@ -215,10 +215,6 @@ def _apply_result(execution: Execution, result: RunResult) -> None:
     execution.duration_ms = round(result.duration_ms, 3)
 
 
-def _lock_key(run_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big", signed=True)
-
-
 class RunBusy(Exception):
     """Another live worker holds this run; the task should look again later."""
 
@@ -226,7 +222,7 @@ class RunBusy(Exception):
 def run_execute(*, run_id: str) -> str:
     """Execute a queued run on a worker. Safe to call twice: a finished run is left alone, and a session
     advisory lock (released by PostgreSQL if the worker dies) keeps two copies from running at once."""
-    key = _lock_key(run_id)
+    key = run_lock_key(run_id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         if not cursor.fetchone()[0]:
