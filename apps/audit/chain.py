@@ -53,12 +53,11 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 
 from apps.audit.models import TABLE
+from apps.core.locks import AUDIT_CHAIN
 
 logger = logging.getLogger("nexus.audit")
 
 BATCH = 5000
-# pg_advisory_xact_lock key of the chain: one sealer or pruner at a time.
-LOCK_KEY = int.from_bytes(hashlib.blake2b(b"nexus.audit.chain", digest_size=8).digest(), "big", signed=True)
 HASHED = (
     "seq",
     "chain_index",
@@ -101,9 +100,9 @@ def _fetch(cursor) -> list[dict]:
 
 def _lock(cursor, *, wait: bool) -> bool:
     if wait:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN])
         return True
-    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK_KEY])
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [AUDIT_CHAIN])
     return cursor.fetchone()[0]
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
+from apps.core.locks import WORKFLOW_QUOTA_CLASS
 from apps.ops.redis_client import redis_client
 from apps.quotas.limits import TenantLimits
 from apps.quotas.periods import period_bounds, period_key
@@ -26,7 +27,6 @@ from apps.workflows.models import Workflow
 logger = logging.getLogger(__name__)
 
 GRACE_S = 86_400  # a counter outlives its period by a day: a late release never meets a re-seeded key
-_WORKFLOW_LOCK_CLASS = 0x4E585751  # first key of pg_advisory_xact_lock(int, int): "NXWQ"
 
 # -1: not seeded yet; -2: the limit is reached (nothing taken); else the count including this run.
 _CONSUME = """
@@ -187,7 +187,7 @@ def workflow_quota_check(*, tenant_id: int) -> None:
         if limit is None:
             return
         assert connection.in_atomic_block, "workflow_quota_check must run in the creating transaction"  # noqa: S101
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WORKFLOW_LOCK_CLASS, tenant_id])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [WORKFLOW_QUOTA_CLASS, tenant_id])
     if Workflow.objects.filter(deleted_at__isnull=True).count() >= limit:
         raise QuotaExceeded(
             f"tenant '{slug}' has reached its limit of {limit} workflows",

@@ -38,6 +38,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from apps.core.locks import TEMPLATE_BUILD
 from apps.tenants.models import SchemaDump, Tenant
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ logger = logging.getLogger(__name__)
 # Bump when the way a dump is cleaned or replayed changes: old rows are then never used.
 FORMAT_VERSION = "1"
 TEMPLATE_SLUG = "template"
-# pg_advisory_lock id held while the template is created, migrated or dumped ("nexus-tm").
-_BUILD_LOCK_ID = 0x6E657875732D746D
 
 
 class DumpNotReplayable(Exception):
@@ -264,13 +263,13 @@ def _build_lock():
     params = {name[2:].lower(): value for name, value in _libpq_params().items()}
     params["dbname"] = params.pop("database")
     with psycopg.connect(**params, autocommit=True) as lock_connection:
-        lock_connection.execute("SELECT pg_advisory_lock(%s)", [_BUILD_LOCK_ID])
+        lock_connection.execute("SELECT pg_advisory_lock(%s)", [TEMPLATE_BUILD])
         _building.active = True
         try:
             yield
         finally:
             _building.active = False
-            lock_connection.execute("SELECT pg_advisory_unlock(%s)", [_BUILD_LOCK_ID])
+            lock_connection.execute("SELECT pg_advisory_unlock(%s)", [TEMPLATE_BUILD])
 
 
 def _template_missing_migrations() -> list[str]:

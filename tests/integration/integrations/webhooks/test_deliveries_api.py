@@ -9,10 +9,11 @@ from standardwebhooks import Webhook
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
+from apps.core.locks import delivery_lock_key
 from apps.core.principal import Principal
 from apps.events.services import publish
 from apps.integrations.models import WebhookDelivery
-from apps.integrations.webhooks import _lock_key, delivery_attempt, delivery_list
+from apps.integrations.webhooks import delivery_attempt, delivery_list
 from tests.integration.integrations.webhooks.conftest import secret_of
 
 pytestmark = pytest.mark.django_db
@@ -216,10 +217,10 @@ def test_a_delivery_in_flight_or_of_a_revoked_application_is_not_redelivered(api
     def hold_the_lock():  # an attempt sending right now, on a worker's connection
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(delivery.id)])
+                cursor.execute("SELECT pg_advisory_lock(%s)", [delivery_lock_key(delivery.id)])
                 held.set()
                 release.wait(10)
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(delivery.id)])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [delivery_lock_key(delivery.id)])
         finally:
             connection.close()
 
