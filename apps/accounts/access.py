@@ -50,6 +50,7 @@ PLATFORM_ACTIONS: dict[str, str] = {
     "tenant.resume": "resume tenants",
     "tenant.delete": "delete tenants",
     "tenant.list": "list tenants",
+    "metrics.read": "read metrics",
 }
 
 
@@ -124,6 +125,15 @@ def require_platform_admin(principal: Principal | None, action: str) -> None:
     if action not in PLATFORM_ACTIONS or principal is None or not principal.is_platform_admin:
         doing = PLATFORM_ACTIONS.get(action, action.replace(".", " "))
         raise _denied(principal, action, tenant_id=None, detail=f"only platform admins may {doing}")
+
+
+def require_metrics_read(principal: Principal) -> None:
+    """Raise unless `principal` may read /metrics (`metrics.read`, a platform action): the figures span every
+    tenant, so a tenant's credential is refused whatever its role. The refusal is recorded in the caller's
+    tenant, where its admins look; the scrape token and loopback rules are apps/ops/selectors.py's."""
+    if not principal.is_platform_admin:
+        detail = "metrics cover every tenant: only platform admins and the metrics token may read them"
+        raise _denied(principal, "metrics.read", tenant_id=principal.tenant_id, detail=detail)
 
 
 def _denied(principal: Principal | None, action: str, *, tenant_id: int | None, detail: str) -> PermissionDenied:

@@ -235,15 +235,6 @@ def user_list(*, principal: Principal) -> list:
     return list(get_user_model().objects.prefetch_related(memberships).order_by("username"))
 
 
-def credential_from_headers(*, authorization: str, api_key: str) -> str:
-    """The raw credential of a request: `X-API-Key` wins over `Authorization: Bearer …` (every door)."""
-    if api_key.strip():
-        return api_key.strip()
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return ""
-
-
 def principal_from_credential(raw: str) -> tuple[Principal, Tenant]:
     """An `nxk_` API key, an `nxo_` OAuth2 access token or a login JWT → (principal, its tenant), for every door
     (HTTP, MCP, WebSocket).

@@ -3,10 +3,7 @@
 from typing import Any
 
 from apps.artifacts.models import Artifact
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from apps.core.dates import iso_utc
 
 
 def artifact_data(artifact: Artifact) -> dict[str, Any]:
@@ -18,5 +15,5 @@ def artifact_data(artifact: Artifact) -> dict[str, Any]:
         "sha256": artifact.sha256,
         "execution_id": artifact.execution_id,
         "node_id": artifact.node_id,
-        "created_at": _iso(artifact.created_at),
+        "created_at": iso_utc(artifact.created_at),
     }

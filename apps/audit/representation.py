@@ -1,17 +1,14 @@
 """The one JSON shape of an audit row, for the API and the CLI."""
 
 from apps.audit.models import AuditEvent
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from apps.core.dates import iso_utc
 
 
 def audit_event_data(event: AuditEvent, *, slugs: dict[int, str]) -> dict:
     return {
         "id": event.id,
         "seq": event.seq,
-        "ts": _iso(event.ts),
+        "ts": iso_utc(event.ts),
         "tenant_id": event.tenant_id,
         "tenant": slugs.get(event.tenant_id),
         "actor": event.actor,

@@ -2,11 +2,8 @@
 
 from typing import Any
 
+from apps.core.dates import iso_utc
 from apps.datasets.models import Dataset
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def dataset_data(dataset: Dataset, *, preview: list[dict] | None = None) -> dict[str, Any]:
@@ -18,8 +15,8 @@ def dataset_data(dataset: Dataset, *, preview: list[dict] | None = None) -> dict
         "row_count": dataset.row_count,
         "size_bytes": dataset.size_bytes,
         "created_by": dataset.created_by,
-        "created_at": _iso(dataset.created_at),
-        "updated_at": _iso(dataset.updated_at),
+        "created_at": iso_utc(dataset.created_at),
+        "updated_at": iso_utc(dataset.updated_at),
     }
     if preview is not None:
         data["preview"] = preview

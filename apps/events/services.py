@@ -5,6 +5,7 @@ import re
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.dates import iso_utc
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.events.fanout import fanout_send
@@ -24,7 +25,7 @@ def event_data(event: Event, *, tenant_slug: str) -> dict:
         "source": event.source,
         "tenant": tenant_slug,
         "session": event.session_id,
-        "ts": event.ts.isoformat().replace("+00:00", "Z"),
+        "ts": iso_utc(event.ts),
         "data": event.data,
     }
 

@@ -2,11 +2,8 @@
 
 from typing import Any
 
+from apps.core.dates import iso_utc
 from apps.integrations.models import Application
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def application_data(app: Application, *, tenant_slug: str) -> dict[str, Any]:
@@ -23,6 +20,6 @@ def application_data(app: Application, *, tenant_slug: str) -> dict[str, Any]:
         "api_key_prefix": app.api_key.prefix if app.api_key_id else None,
         "client_id": app.oauth_application.client_id if app.oauth_application_id else None,
         "created_by": app.created_by,
-        "created_at": _iso(app.created_at),
-        "revoked_at": _iso(app.revoked_at),
+        "created_at": iso_utc(app.created_at),
+        "revoked_at": iso_utc(app.revoked_at),
     }

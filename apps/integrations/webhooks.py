@@ -36,6 +36,7 @@ from standardwebhooks import Webhook
 from apps.accounts.access import can_read_event
 from apps.audit.recorder import audit_record
 from apps.core.cache import cache_subscribe
+from apps.core.dates import iso_utc
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
 from apps.core.locks import delivery_lock_key
@@ -494,10 +495,6 @@ def delivery_redeliver(*, principal: Principal, tenant_id: int, app_id: str, del
     return delivery
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def delivery_data(delivery: WebhookDelivery, *, with_payload: bool = False) -> dict[str, Any]:
     """The one JSON shape of a delivery, for the API and the CLI."""
     data: dict[str, Any] = {
@@ -510,9 +507,9 @@ def delivery_data(delivery: WebhookDelivery, *, with_payload: bool = False) -> d
         "response_code": delivery.response_code,
         "latency_ms": delivery.latency_ms,
         "last_error": delivery.last_error,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
-        "created_at": _iso(delivery.created_at),
-        "delivered_at": _iso(delivery.delivered_at),
+        "next_attempt_at": iso_utc(delivery.next_attempt_at),
+        "created_at": iso_utc(delivery.created_at),
+        "delivered_at": iso_utc(delivery.delivered_at),
     }
     if with_payload:
         data["payload"] = delivery.payload

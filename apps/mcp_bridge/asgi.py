@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from mcp.server.transport_security import TransportSecuritySettings
 
-from apps.accounts.selectors import credential_from_headers, principal_from_credential
+from apps.accounts.credentials import asgi_headers, credential_from_headers
+from apps.accounts.selectors import principal_from_credential
 from apps.core.errors import ApplicationError
 from apps.mcp_bridge.metadata import MCP_PATH, base_url, resource_metadata_url
 from apps.mcp_bridge.server import PRINCIPAL_KEY, TENANT_KEY, build_server
@@ -165,14 +166,14 @@ class McpApp:
             return
         if scope["type"] != "http":
             return
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        headers = asgi_headers(scope["headers"])
         patterns = self.allowed_hosts if self.allowed_hosts is not None else settings.NEXUS_MCP_ALLOWED_HOSTS
         refused = request_allowed(headers, patterns)
         if refused is not None:
             await _send_json(send, refused[0], {"detail": refused[1], "code": "invalid_host"})
             return
         base = base_url(scheme=scope.get("scheme", "http"), host=headers.get("host", ""))
-        raw = credential_from_headers(authorization=headers.get("authorization", ""), api_key=headers.get("x-api-key", ""))
+        raw = credential_from_headers(headers)
         challenge = f'Bearer resource_metadata="{resource_metadata_url(base)}"'
         if not raw:
             body = {"detail": "authentication credentials were not provided", "code": "not_authenticated"}

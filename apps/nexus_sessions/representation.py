@@ -5,11 +5,8 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.core.dates import iso_utc
 from apps.nexus_sessions.models import Session
-
-
-def _iso(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def session_data(session: Session) -> dict[str, Any]:
@@ -18,7 +15,7 @@ def session_data(session: Session) -> dict[str, Any]:
         "user": session.user,
         "metadata": session.metadata,
         "created_by": session.created_by,
-        "created_at": _iso(session.created_at),
-        "last_seen_at": _iso(session.last_seen_at),
-        "expires_at": _iso(session.last_seen_at + timedelta(minutes=settings.NEXUS_SESSION_IDLE_MINUTES)),
+        "created_at": iso_utc(session.created_at),
+        "last_seen_at": iso_utc(session.last_seen_at),
+        "expires_at": iso_utc(session.last_seen_at + timedelta(minutes=settings.NEXUS_SESSION_IDLE_MINUTES)),
     }

@@ -5,7 +5,7 @@ values, in the order COUNTERS declares them, joined by `|` (percent-encoded, so 
 with one label has the bare value as its field (`nexus:metrics:webhook_deliveries` → `delivered`). To add a
 counter, declare it in COUNTERS, then call `counter_incr`; the collector exposes it as `nexus_<name>_total`.
 
-Every figure here covers every tenant, so /metrics is for platform operators only (apps/ops/views.py).
+Every figure here covers every tenant, so /metrics is for platform operators only (apps/ops/selectors.py `metrics_access`).
 """
 
 import logging

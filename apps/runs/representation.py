@@ -2,11 +2,8 @@
 
 from typing import Any
 
+from apps.core.dates import iso_utc
 from apps.runs.models import Execution
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def execution_data(execution: Execution, *, with_steps: bool = True) -> dict[str, Any]:
@@ -28,9 +25,9 @@ def execution_data(execution: Execution, *, with_steps: bool = True) -> dict[str
         "recovery": execution.recovery,
         "inline": execution.inline,
         "attempt": execution.attempt,
-        "created_at": _iso(execution.created_at),
-        "started_at": _iso(execution.started_at),
-        "finished_at": _iso(execution.finished_at),
+        "created_at": iso_utc(execution.created_at),
+        "started_at": iso_utc(execution.started_at),
+        "finished_at": iso_utc(execution.finished_at),
         "duration_ms": execution.duration_ms,
     }
     if with_steps:

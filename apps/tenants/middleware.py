@@ -4,7 +4,8 @@ from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import JsonResponse
 
-from apps.accounts.selectors import credential_from_headers, principal_from_credential
+from apps.accounts.credentials import credential_from_headers
+from apps.accounts.selectors import principal_from_credential
 from apps.core.errors import ApplicationError
 from apps.tenants.selectors import tenant_for_host
 
@@ -16,7 +17,7 @@ LOGIN_PATHS = frozenset(
     {"/api/v1/auth/token/", "/api/v1/auth/refresh/", "/oauth/token/", "/oauth/introspect/", "/oauth/revoke_token/"}
 )
 # Paths whose view checks the credential itself, because it may be no Nexus credential: /metrics takes the
-# scraper's NEXUS_METRICS_TOKEN as well as a platform admin's credential (apps/ops/views.py).
+# scraper's NEXUS_METRICS_TOKEN as well as a platform admin's credential (apps/ops/selectors.py).
 SELF_AUTHENTICATED_PATHS = frozenset({"/metrics"})
 
 
@@ -52,7 +53,7 @@ class TenantPrincipalMiddleware:
                 f"the request {where} contains a NUL character", code="invalid_characters", fields={where: "contains NUL"}
             )
             return JsonResponse(error.as_dict(), status=400)
-        raw = credential_from_headers(authorization=meta.get("HTTP_AUTHORIZATION", ""), api_key=meta.get("HTTP_X_API_KEY", ""))
+        raw = credential_from_headers(request.headers)
         if request.path_info in LOGIN_PATHS or request.path_info in SELF_AUTHENTICATED_PATHS:
             pass  # no principal, no tenant: these views check what they are given in the public schema
         elif raw:

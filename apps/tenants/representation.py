@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from apps.core.dates import iso_utc
 from apps.tenants.models import Tenant
 
 
@@ -21,7 +22,7 @@ def tenant_data(tenant: Tenant, *, usage: dict | None = None) -> dict[str, Any]:
         "max_concurrent_runs": tenant.max_concurrent_runs,
         "active": tenant.is_active,
         "schema": tenant.schema_name,
-        "created_at": tenant.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_utc(tenant.created_at),
     }
     if usage is None:
         del data["usage"]

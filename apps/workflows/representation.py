@@ -2,11 +2,8 @@
 
 from typing import Any
 
+from apps.core.dates import iso_utc
 from apps.workflows.models import Deployment, Workflow
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def deployment_data(deployment: Deployment) -> dict[str, Any]:
@@ -15,7 +12,7 @@ def deployment_data(deployment: Deployment) -> dict[str, Any]:
         "version": deployment.version.number,
         "version_id": deployment.version_id,
         "deployed_by": deployment.deployed_by,
-        "deployed_at": _iso(deployment.deployed_at),
+        "deployed_at": iso_utc(deployment.deployed_at),
     }
 
 
@@ -32,8 +29,8 @@ def workflow_data(
         "version_id": version.id if version else None,
         "input_schema": (version.definition.get("inputs") or {"type": "object"}) if version else None,
         "created_by": workflow.created_by,
-        "created_at": _iso(workflow.created_at),
-        "updated_at": _iso(workflow.updated_at),
+        "created_at": iso_utc(workflow.created_at),
+        "updated_at": iso_utc(workflow.updated_at),
     }
     if deployments is not None:
         data["deployments"] = [deployment_data(d) for d in deployments]

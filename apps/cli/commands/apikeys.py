@@ -7,10 +7,7 @@ from apps.accounts.selectors import apikey_list
 from apps.accounts.services import apikey_create, apikey_revoke
 from apps.cli.context import table
 from apps.cli.verbs import leaf
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from apps.core.dates import iso_utc
 
 
 def register(verbs) -> None:
@@ -30,8 +27,8 @@ def _key_data(key) -> dict:
         "name": key.name,
         "role": key.role,
         "created_by": key.created_by,
-        "created_at": _iso(key.created_at),
-        "revoked_at": _iso(key.revoked_at),
+        "created_at": iso_utc(key.created_at),
+        "revoked_at": iso_utc(key.revoked_at),
     }
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from apps.accounts.selectors import credential_from_headers, principal_from_credential
+from apps.accounts.selectors import principal_from_credential
 from apps.core.errors import NotAuthenticated
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +40,3 @@ def test_a_login_jwt_resolves_to_the_user_in_the_tenant_it_was_issued_for(nexus_
 def test_anything_else_is_not_authenticated(nexus_world, raw):
     with pytest.raises(NotAuthenticated):
         principal_from_credential(raw)
-
-
-def test_the_key_header_wins_over_the_bearer_header():
-    assert credential_from_headers(authorization="Bearer jwt.a.b", api_key=" nxk_key ") == "nxk_key"
-    assert credential_from_headers(authorization="bearer nxk_abc", api_key="") == "nxk_abc"
-    assert credential_from_headers(authorization="Basic dXNlcjpwdw==", api_key="") == ""
