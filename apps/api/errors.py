@@ -1,11 +1,12 @@
 """Every API error as `{"detail", "code", "fields"}` with the right status."""
 
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import ApplicationError, RateLimited
+from apps.core.http import CHALLENGE
 
 
 def _flatten(data, prefix: str = "") -> dict[str, str]:
@@ -24,18 +25,11 @@ def _flatten(data, prefix: str = "") -> dict[str, str]:
     return {prefix or "non_field_errors": str(data)}
 
 
-def error_response(error: ApplicationError) -> JsonResponse:
-    response = JsonResponse(error.as_dict(), status=error.status)
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
-
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         response = Response(exc.as_dict(), status=exc.status)
         if exc.status == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="nexus"'
+            response["WWW-Authenticate"] = CHALLENGE
         elif isinstance(exc, RateLimited):
             response["Retry-After"] = str(exc.retry_after)
         return response

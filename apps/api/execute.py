@@ -10,9 +10,9 @@ import json
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.api.errors import error_response
 from apps.api.nul import refuse_nul
 from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.http import error_json, method_not_allowed
 from apps.runs.models import TERMINAL_STATUSES, Channel
 from apps.runs.services import run_start
 from apps.runs.waits import CAPPED
@@ -59,13 +59,7 @@ def execution_response(execution) -> dict:
 @csrf_exempt
 def workflow_execute(request, ref: str) -> HttpResponse:
     if request.method != "POST":
-        response = HttpResponse(
-            json.dumps({"detail": f"method {request.method} not allowed", "code": "method_not_allowed"}),
-            status=405,
-            content_type="application/json",
-        )
-        response["Allow"] = "POST"
-        return response
+        return method_not_allowed(request.method, allowed="POST")
     try:
         data = _parse(request.body)
         execution = run_start(
@@ -79,7 +73,7 @@ def workflow_execute(request, ref: str) -> HttpResponse:
             wait=data.get("wait", True),
         )
     except ApplicationError as error:
-        return error_response(error)
+        return error_json(error)
     status = 200 if execution.status in TERMINAL_STATUSES else 202
     body = execution_response(execution)
     if getattr(execution, "wait_capped", False):

@@ -5,7 +5,8 @@ from django.http import HttpResponse, JsonResponse
 
 from apps.accounts.credentials import credential_from_headers
 from apps.audit.context import current_context
-from apps.core.errors import ApplicationError, NotAuthenticated
+from apps.core.errors import ApplicationError
+from apps.core.http import error_json, method_not_allowed
 from apps.ops.metrics import metrics_exposition
 from apps.ops.selectors import health_detailed, metrics_access
 from apps.ops.services import health_check, health_summary
@@ -21,15 +22,10 @@ def health(request) -> JsonResponse:
 
 def metrics(request) -> HttpResponse:
     if request.method != "GET":
-        response = JsonResponse({"detail": f"method {request.method} not allowed", "code": "method_not_allowed"}, status=405)
-        response["Allow"] = "GET"
-        return response
+        return method_not_allowed(request.method, allowed="GET")
     try:
         metrics_access(credential=credential_from_headers(request.headers), ip=current_context().ip)
     except ApplicationError as error:
-        response = JsonResponse(error.as_dict(), status=error.status)
-        if isinstance(error, NotAuthenticated):
-            response["WWW-Authenticate"] = 'Bearer realm="nexus"'
-        return response
+        return error_json(error)
     body, content_type = metrics_exposition(accept=request.META.get("HTTP_ACCEPT", ""))
     return HttpResponse(body, content_type=content_type)

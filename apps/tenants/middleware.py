@@ -6,7 +6,8 @@ from django.http import JsonResponse
 
 from apps.accounts.credentials import credential_from_headers
 from apps.accounts.selectors import principal_from_credential
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, NotAuthenticated
+from apps.core.http import error_json
 from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
@@ -29,12 +30,6 @@ def _nul_in(path_info: str, query_string: str) -> str | None:
     if "%00" in query_string or "\x00" in query_string:
         return "query"
     return None
-
-
-def _unauthorized(error: ApplicationError) -> JsonResponse:
-    response = JsonResponse(error.as_dict(), status=401)
-    response["WWW-Authenticate"] = 'Bearer realm="nexus"'
-    return response
 
 
 class TenantPrincipalMiddleware:
@@ -60,9 +55,9 @@ class TenantPrincipalMiddleware:
             try:
                 request.principal, request.tenant = principal_from_credential(raw)
             except ApplicationError as error:
-                return _unauthorized(error)
+                return error_json(error, status=401)
         elif not request.path_info.startswith(PUBLIC_PREFIXES):
-            return _unauthorized(ApplicationError("authentication credentials were not provided", code="not_authenticated"))
+            return error_json(NotAuthenticated("authentication credentials were not provided"))
         else:
             try:
                 request.tenant = tenant_for_host(host=request.get_host().split(":")[0])
