@@ -28,6 +28,8 @@ ACTIONS: dict[str, str] = {
     "dataset.read": "viewer",
     "dataset.write": "developer",
     "artifact.read": "viewer",
+    "artifact.create": "operator",
+    "mail.send": "operator",
     "audit.read": "admin",
     "app.read": "admin",
     "app.write": "admin",

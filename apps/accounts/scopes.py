@@ -12,7 +12,12 @@ SCOPES: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"workflow.create", "workflow.update", "workflow.delete", "workflow.deploy", "workflow.test"}),
     ),
     "executions:read": ("read executions and their steps", frozenset({"execution.read"})),
-    "executions:run": ("run deployed workflows and cancel runs", frozenset({"workflow.execute", "execution.cancel"})),
+    # Rendering a chart into an artifact and sending mail outside a run were `workflow.execute` before they had
+    # actions of their own: the scope that granted them then grants them now.
+    "executions:run": (
+        "run deployed workflows, cancel runs, render charts and send mail",
+        frozenset({"workflow.execute", "execution.cancel", "artifact.create", "mail.send"}),
+    ),
     "sessions:read": ("read sessions and their runs", frozenset({"session.read"})),
     "sessions:write": ("create and update sessions", frozenset({"session.write"})),
     "datasets:read": ("read and query datasets", frozenset({"dataset.read"})),

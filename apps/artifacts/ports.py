@@ -3,14 +3,20 @@
 from django.db import connection
 
 from apps.artifacts.selectors import artifact_content
-from apps.artifacts.services import artifact_store
+from apps.artifacts.services import artifact_create, artifact_store
 from apps.core.errors import ApplicationError
+from apps.core.principal import Principal
 from apps.engine import NodeError
 
 
 class ArtifactsPort:
-    def __init__(self, *, execution_id: str | None = None):
+    """A run's port (`execution_id`), or a principal's asking for one node directly (`principal`, `source`): its
+    files are then stored by `artifact_create`, which checks `artifact.create` and audits each one."""
+
+    def __init__(self, *, execution_id: str | None = None, principal: Principal | None = None, source: str = ""):
         self.execution_id = execution_id
+        self.principal = principal
+        self.source = source
         # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
         self._tenant = connection.tenant
 
@@ -23,9 +29,20 @@ class ArtifactsPort:
         if isinstance(data, str):  # SVG, CSV and JSON are often built as text
             data = data.encode()
         try:
-            artifact = artifact_store(
-                name=name, content_type=content_type, data=data, execution_id=self.execution_id, node_id=node_id
-            )
+            if self.principal is not None:
+                artifact = artifact_create(
+                    principal=self.principal,
+                    tenant_id=self._tenant.pk,
+                    name=name,
+                    content_type=content_type,
+                    data=data,
+                    source=self.source,
+                    node_id=node_id,
+                )
+            else:
+                artifact = artifact_store(
+                    name=name, content_type=content_type, data=data, execution_id=self.execution_id, node_id=node_id
+                )
         except ApplicationError as error:
             reasons = "; ".join(f"{field}: {reason}" for field, reason in error.fields.items())
             raise NodeError(error.code, f"{error.detail} ({reasons})" if reasons else error.detail, retryable=False) from None

@@ -3,10 +3,17 @@
 import hashlib
 
 from django.conf import settings
+from django.db import transaction
 
+from apps.accounts.access import require
 from apps.artifacts.models import Artifact
+from apps.audit.recorder import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
+from apps.core.principal import Principal
+
+# What a principal needs to store an artifact itself, outside a run (e.g. a chart an MCP agent renders).
+CREATE_ACTION = "artifact.create"
 
 # Served as downloads only (apps/api/artifacts.py): never rendered in the API's origin.
 CONTENT_TYPES = ("image/svg+xml", "image/png", "text/csv", "application/json", "text/plain", "application/pdf")
@@ -53,3 +60,21 @@ def artifact_store(
         execution_id=execution_id,
         node_id=node_id,
     )
+
+
+def artifact_create(
+    *, principal: Principal, tenant_id: int, name: str, content_type: str, data: bytes, source: str, node_id: str | None = None
+) -> Artifact:
+    """Store a file a principal made outside any run (`source` says how, e.g. `render_chart`): it needs
+    `artifact.create`, and leaves an `artifact.created` audit row in the same transaction."""
+    require(principal, CREATE_ACTION, tenant_id=tenant_id)
+    with transaction.atomic():
+        artifact = artifact_store(name=name, content_type=content_type, data=data, node_id=node_id)
+        audit_record(
+            action="artifact.created",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=artifact.id,
+            details={"name": artifact.name, "content_type": artifact.content_type, "size": artifact.size, "source": source},
+        )
+    return artifact

@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, make_msgid
 
+from apps.accounts.access import require
 from apps.audit.recorder import audit_record
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.principal import Principal
 from apps.quotas.limits import tenant_limits
 from apps.quotas.services import MAIL_SENT_ACTION, mail_quota_consume, mail_quota_release
+
+# What a principal needs to send mail itself, outside a run (apps/accounts/access.py).
+MAIL_SEND_ACTION = "mail.send"
 
 
 class RecipientNotAllowed(PermissionDenied):
@@ -55,8 +59,11 @@ def mail_send(
 ) -> dict:
     """Send one message (attachments: (name, content type, bytes)) and record it; `source` says what sent it
     (`email_node`, `send_email_report`), `run_id` the run it belongs to. Returns
-    `{"message_id", "accepted", "attachments"}`. Raises RecipientNotAllowed or QuotaExceeded having sent
+    `{"message_id", "accepted", "attachments"}`. With a `principal`, it must hold `mail.send` (PermissionDenied,
+    audited, nothing sent); a run passes none, only its `actor`. Raises RecipientNotAllowed or QuotaExceeded having sent
     nothing, MailFailed when the mail server refused it (the quota is given back)."""
+    if principal is not None:  # asked for directly (an MCP agent); a run was authorised when it started
+        require(principal, MAIL_SEND_ACTION, tenant_id=tenant_id)
     recipients = [*to, *cc]
     allowed = settings.NEXUS_MAIL_ALLOWED_RECIPIENTS
     refused = [address for address in recipients if not recipient_allowed(address, allowed)]

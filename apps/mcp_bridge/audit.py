@@ -5,6 +5,8 @@ import logging
 from asgiref.sync import sync_to_async
 from django.db import connection
 
+from apps.audit.models import Outcome
+from apps.audit.recorder import audit_record
 from apps.core.principal import Principal
 
 logger = logging.getLogger("nexus.mcp.audit")
@@ -13,9 +15,6 @@ _OUTCOMES = {"ok": "success", "tool_error": "error", "unknown_tool": "error"}
 
 
 def _record(*, principal: Principal, tool: str, outcome: str, run_id: str | None, error_code: str | None) -> None:
-    from apps.audit.models import Outcome
-    from apps.audit.recorder import audit_record
-
     try:
         audit_outcome = Outcome.DENIED if error_code in ("permission_denied", "quota_exceeded") else _OUTCOMES[outcome]
         audit_record(

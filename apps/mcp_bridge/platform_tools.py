@@ -1,23 +1,17 @@
 """Platform tools over workflows, executions and datasets: each calls one selector or service and renders it."""
 
+from apps.catalogue.selectors import input_schema, output_schema, production_deployment, tool_name
 from apps.core.errors import ApplicationError, ValidationFailed
-from apps.datasets.query import FUNCTIONS, MAX_LIMIT, OPS
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query
-from apps.mcp_bridge.results import Call, ToolResult, ToolSpec, error_result, ok
-from apps.mcp_bridge.workflow_tools import input_schema, output_schema, production_deployment, tool_name
+from apps.mcp_bridge.results import Call, ToolResult, error_result, ok
 from apps.nexus_sessions.representation import session_data
 from apps.nexus_sessions.selectors import session_executions
-from apps.runs.models import Channel, Status
 from apps.runs.representation import execution_data
 from apps.runs.selectors import run_get, run_list
 from apps.runs.services import run_cancel
 from apps.workflows.representation import workflow_data
 from apps.workflows.selectors import deployments_by_workflow, workflow_get, workflow_list
-
-_OBJECT = {"type": "object"}
-_NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
-_EXECUTION_ID = {"type": "string", "minLength": 1, "description": "execution id (run_…)"}
 
 
 def _guarded(handler):
@@ -143,177 +137,13 @@ def query_dataset(call: Call) -> ToolResult:
     return ok({"count": len(rows), "rows": rows})
 
 
-TOOLS = [
-    ToolSpec(
-        name="list_workflows",
-        title="List workflows",
-        description="List this tenant's workflows with their versions and deployments; `tool` names the tool that runs "
-        "a workflow deployed to production.",
-        input_schema={
-            "type": "object",
-            "properties": {"deployed_only": {"type": "boolean", "default": False, "description": "only workflows with a tool"}},
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"count": {"type": "integer"}, "workflows": {"type": "array", "items": _OBJECT}},
-            "required": ["count", "workflows"],
-        },
-        handler=list_workflows,
-    ),
-    ToolSpec(
-        name="describe_workflow",
-        title="Describe a workflow",
-        description="Show one workflow by id (wf_…) or slug: its definition (input JSON Schema, nodes, edges, outputs), "
-        "its deployments, and the input and output schemas of its tool when deployed.",
-        input_schema={
-            "type": "object",
-            "properties": {"workflow": {"type": "string", "minLength": 1, "description": "workflow id (wf_…) or slug"}},
-            "required": ["workflow"],
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"id": {"type": "string"}, "slug": {"type": "string"}, "definition": _OBJECT},
-            "required": ["id", "slug"],
-        },
-        handler=describe_workflow,
-    ),
-    ToolSpec(
-        name="get_execution",
-        title="Get an execution",
-        description="Show one execution (run) with its status, inputs, outputs, error, recovery and per-node steps.",
-        input_schema={
-            "type": "object",
-            "properties": {"execution_id": _EXECUTION_ID},
-            "required": ["execution_id"],
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(Status.values)}},
-            "required": ["id", "status"],
-        },
-        handler=get_execution,
-    ),
-    ToolSpec(
-        name="list_executions",
-        title="List executions",
-        description="List this tenant's executions, newest first, optionally filtered by workflow, status, channel or "
-        "session (steps left out: use get_execution).",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "workflow": {"type": "string", "minLength": 1, "description": "workflow id (wf_…) or slug"},
-                "status": {"type": "string", "enum": list(Status.values)},
-                "channel": {"type": "string", "enum": list(Channel.values)},
-                "session": {"type": "string", "minLength": 1, "description": "session id (ses_…)"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                "offset": {"type": "integer", "minimum": 0, "default": 0},
-            },
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"count": {"type": "integer"}, "executions": {"type": "array", "items": _OBJECT}},
-            "required": ["count", "executions"],
-        },
-        handler=list_executions,
-    ),
-    ToolSpec(
-        name="cancel_execution",
-        title="Cancel an execution",
-        description="Cancel a queued or running execution. A finished one cannot be cancelled (an error says so).",
-        input_schema={
-            "type": "object",
-            "properties": {"execution_id": _EXECUTION_ID},
-            "required": ["execution_id"],
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(Status.values)}},
-            "required": ["id", "status"],
-        },
-        handler=cancel_execution,
-        read_only=False,
-        destructive=True,
-        idempotent=True,
-    ),
-    ToolSpec(
-        name="session_info",
-        title="Session info",
-        description="Show a Nexus session (the one this client is bound to with X-Nexus-Session, or the one named): its "
-        "user, metadata, expiry and its most recent runs with their channel (api, cli, mcp, …).",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "session": {"type": "string", "minLength": 1, "description": "session id (ses_…); default: the bound one"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            },
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "user": {"type": "string"},
-                "metadata": _OBJECT,
-                "bound": {"type": "boolean"},
-                "executions": {"type": "array", "items": _OBJECT},
-            },
-            "required": ["id", "user", "metadata", "bound", "executions"],
-        },
-        handler=session_info,
-    ),
-    ToolSpec(
-        name="list_datasets",
-        title="List datasets",
-        description="List this tenant's datasets (tables workflows and query_dataset read) with their columns and sizes.",
-        input_schema=_NO_ARGUMENTS,
-        output_schema={
-            "type": "object",
-            "properties": {"count": {"type": "integer"}, "datasets": {"type": "array", "items": _OBJECT}},
-            "required": ["count", "datasets"],
-        },
-        handler=list_datasets,
-    ),
-    ToolSpec(
-        name="query_dataset",
-        title="Query a dataset",
-        description="Filter, group, aggregate and order a dataset's rows (read-only). Without group_by and aggregates "
-        "the rows come back whole; with them, one row per group with its group_by columns and one column per "
-        "aggregate ('as' names it).",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "dataset": {"type": "string", "minLength": 1, "description": "dataset name or id (ds_…)"},
-                "filters": {
-                    "type": "array",
-                    "items": _OBJECT,
-                    "description": f'all must hold: [{{"field", "op": {"|".join(OPS)}, "value"}}]',
-                },
-                "group_by": {"type": "array", "items": {"type": "string"}, "description": "column names"},
-                "aggregates": {
-                    "type": "array",
-                    "items": _OBJECT,
-                    "description": f'[{{"fn": {"|".join(FUNCTIONS)}, "field" (not for count), "as"}}]',
-                },
-                "order_by": {
-                    "type": "array",
-                    "items": {"anyOf": [{"type": "object"}, {"type": "string"}]},
-                    "description": '[{"field", "desc": false}] or column names',
-                },
-                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 1000},
-            },
-            "required": ["dataset"],
-            "additionalProperties": False,
-        },
-        output_schema={
-            "type": "object",
-            "properties": {"count": {"type": "integer"}, "rows": {"type": "array", "items": _OBJECT}},
-            "required": ["count", "rows"],
-        },
-        handler=query_dataset,
-    ),
-]
+HANDLERS = {
+    "list_workflows": list_workflows,
+    "describe_workflow": describe_workflow,
+    "get_execution": get_execution,
+    "list_executions": list_executions,
+    "cancel_execution": cancel_execution,
+    "session_info": session_info,
+    "list_datasets": list_datasets,
+    "query_dataset": query_dataset,
+}

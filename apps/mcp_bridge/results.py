@@ -1,8 +1,9 @@
-"""What a tool is and what calling one gives back, in plain data (server.py turns these into MCP types)."""
+"""What calling a tool gives back, in plain data (server.py turns these into MCP types); what tools there are is
+apps/catalogue's."""
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from apps.core.errors import ApplicationError
@@ -39,21 +40,6 @@ class PendingRun:
     run_id: str
     total_nodes: int
     finish: Callable[..., ToolResult]  # finish(execution, wait=None | "capped")
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    title: str
-    description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any]
-    handler: Callable[[Call], "ToolResult | PendingRun"]
-    read_only: bool = True
-    destructive: bool = False
-    idempotent: bool = True
-    open_world: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ok(structured: dict[str, Any], *, note: str | None = None, run_id: str | None = None, meta=None) -> ToolResult:

@@ -1,60 +1,36 @@
-"""The tool catalogue an MCP caller sees, and calling a tool by name. Synchronous: it runs in a thread, in the
-caller's tenant schema (server.py arranges both), and is the same code path for the `nexus mcp tools` command."""
+"""Serving the tool catalogue (apps/catalogue) over MCP, and calling a tool by name. Synchronous: it runs in a
+thread, in the caller's tenant schema (server.py arranges both)."""
 
 from functools import cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import jsonschema
 import mcp_types as types
-from django.conf import settings
 
-from apps.accounts.access import require
-from apps.core.cache import TTLCache
+from apps.catalogue.selectors import is_deployed, slug_of, tool_catalogue
+from apps.catalogue.tools import PLATFORM_TOOLS, Tool
 from apps.core.principal import Principal
 from apps.mcp_bridge import engine_tools, platform_tools, workflow_tools
-from apps.mcp_bridge.results import Call, PendingRun, ToolResult, ToolSpec, UnknownTool, failure
+from apps.mcp_bridge.results import Call, PendingRun, ToolResult, UnknownTool, failure
 from apps.tenants.models import Tenant
 
-PLATFORM_TOOLS: dict[str, ToolSpec] = {
-    spec.name: spec for spec in [*platform_tools.TOOLS, workflow_tools.RUN_WORKFLOW, *engine_tools.TOOLS]
-}
-# No `session_info` tool yet: sessions do not exist (apps/nexus_sessions is a later issue).
+# What each platform tool of the catalogue does here (a test checks that every one has a handler).
+HANDLERS = {**platform_tools.HANDLERS, **workflow_tools.HANDLERS, **engine_tools.HANDLERS}
+# The MCP form of each catalogue entry, made once per entry (the catalogue caches a tenant's workflow tools).
+_mcp_tools: "WeakKeyDictionary[Tool, types.Tool]" = WeakKeyDictionary()
 
 
-def as_mcp_tool(spec: ToolSpec) -> types.Tool:
-    return types.Tool(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        input_schema=spec.input_schema,
-        output_schema=spec.output_schema,
-        annotations=types.ToolAnnotations(
-            title=spec.title,
-            read_only_hint=spec.read_only,
-            destructive_hint=spec.destructive,
-            idempotent_hint=spec.idempotent,
-            open_world_hint=spec.open_world,
-        ),
-    )
-
-
-_PLATFORM_MCP_TOOLS = [as_mcp_tool(spec) for spec in PLATFORM_TOOLS.values()]
-# A tenant's workflow tools, per schema, for as long as deployment lookups are cached (NEXUS_DEPLOYMENT_CACHE_S):
-# a new deployment shows in tools/list at once in the process that made it (the `deployments` topic) and
-# within that time everywhere.
-workflow_tools_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S, topics=("deployments",))
+def as_mcp_tool(tool: Tool) -> types.Tool:
+    made = _mcp_tools.get(tool)
+    if made is None:
+        made = _mcp_tools[tool] = types.Tool.model_validate(tool.as_dict())
+    return made
 
 
 def tool_list(*, principal: Principal, tenant: Tenant) -> list[types.Tool]:
-    """What this caller sees: the platform tools, then one tool per workflow deployed in its tenant. Every role
-    sees every tool; calling one checks the role (a viewer's `run_workflow` is refused, not hidden)."""
-    require(principal, "workflow.read", tenant_id=tenant.pk)
-    listed = workflow_tools_cache.get(tenant.schema_name)
-    if listed is None:
-        specs = workflow_tools.workflow_tool_specs(principal=principal, tenant=tenant)
-        listed = [as_mcp_tool(spec) for spec in specs]
-        workflow_tools_cache.set(tenant.schema_name, listed)
-    return [*_PLATFORM_MCP_TOOLS, *listed]
+    """What this caller sees (apps/catalogue/selectors.py `tool_catalogue`), as MCP tools."""
+    return [as_mcp_tool(tool) for tool in tool_catalogue(principal=principal, tenant=tenant)]
 
 
 @cache
@@ -88,9 +64,9 @@ def call_tool(
         fields = _argument_errors(name, arguments)
         if fields:
             return failure(f"invalid arguments for {name}", code="invalid_arguments", fields=fields)
-        return spec.handler(call)
-    slug = workflow_tools.slug_of(name)
+        return HANDLERS[name](call)
+    slug = slug_of(name)
     # The lookup runs in the caller's schema: another tenant's workflow is not found, whatever its name.
-    if slug is None or not workflow_tools.is_deployed(slug):
+    if slug is None or not is_deployed(slug):
         raise UnknownTool(name)
     return workflow_tools.call_workflow_tool(call, slug)

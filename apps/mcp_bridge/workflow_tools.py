@@ -1,109 +1,22 @@
-"""Workflows as tools: `workflow_<slug>` for each workflow deployed to production, `run_workflow`, and how a run
-is rendered as a tool result. Runs go through `run_start` with channel `mcp`, like every other door's runs."""
+"""Running workflows as tools: `workflow_<slug>` (apps/catalogue lists one for each workflow deployed to
+production), `run_workflow`, and how a run is rendered as a tool result. Runs go through `run_start` with
+channel `mcp`, like every other door's runs."""
 
-import re
 from typing import Any
 
 from django.conf import settings
 
+from apps.catalogue.tools import ENVIRONMENT
 from apps.core.errors import ApplicationError
-from apps.engine import default_registry
-from apps.mcp_bridge.results import Call, PendingRun, ToolResult, ToolSpec, error_result, failure, ok
+from apps.mcp_bridge.results import Call, PendingRun, ToolResult, error_result, failure, ok
 from apps.runs.models import TERMINAL_STATUSES, Channel, Execution, Status
 from apps.runs.services import run_start
 from apps.runs.waits import CAPPED
 from apps.workflows.compiled import compiled_version
-from apps.workflows.models import Deployment, Workflow
-from apps.workflows.selectors import deployment_target, deployments_by_workflow, version_definition, workflow_list
+from apps.workflows.selectors import deployment_target, version_definition
 
-PREFIX = "workflow_"
-ENVIRONMENT = "production"
-# Workflow slugs: lower-case letters, digits and '-' (apps/workflows/services.py); anything else is no tool.
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 _FAILED = frozenset({Status.FAILED, Status.TIMED_OUT, Status.CANCELLED})
 _META_KEY = "nexus/execution"
-
-
-def tool_name(slug: str) -> str:
-    return PREFIX + slug
-
-
-def slug_of(name: str) -> str | None:
-    """The workflow slug a `workflow_<slug>` tool name refers to, or None when the name cannot be one."""
-    if not name.startswith(PREFIX):
-        return None
-    slug = name[len(PREFIX) :]
-    return slug if _SLUG.match(slug) else None
-
-
-def production_deployment(deployments: list[Deployment]) -> Deployment | None:
-    return next((d for d in deployments if d.environment == ENVIRONMENT), None)
-
-
-def input_schema(definition: dict) -> dict[str, Any]:
-    """The workflow's input JSON Schema; MCP wants `"type": "object"` at the root, which workflow inputs always are."""
-    schema = dict(definition.get("inputs") or {})
-    schema.setdefault("type", "object")
-    return schema
-
-
-def output_schema(definition: dict) -> dict[str, Any]:
-    """An object with one property per declared output. Outputs are expressions, so their types are not known
-    statically; a fallback can make any of them null, so none is required."""
-    return {"type": "object", "properties": {name: {} for name in definition.get("outputs") or {}}}
-
-
-def _side_effects(definition: dict) -> bool:
-    """Whether any node may touch the world (mail, HTTP, artifacts...): an unknown type counts as one."""
-    for node in definition.get("nodes") or []:
-        node_type = default_registry.get(node.get("type", "")) if isinstance(node, dict) else None
-        if node_type is None or not node_type.pure:
-            return True
-    return False
-
-
-def workflow_tool_spec(workflow: Workflow, deployment: Deployment) -> ToolSpec:
-    definition = deployment.version.definition
-    effects = _side_effects(definition)
-    about = (workflow.description or workflow.name or workflow.slug).strip()
-    return ToolSpec(
-        name=tool_name(workflow.slug),
-        title=workflow.name or workflow.slug,
-        description=(
-            f"{about}\n\nRuns workflow '{workflow.slug}' (deployed version {deployment.version.number}, {ENVIRONMENT}) "
-            "with these arguments as its inputs and returns its outputs. The run is recorded: its id is in the "
-            "result's text and _meta."
-        ),
-        input_schema=input_schema(definition),
-        output_schema=output_schema(definition),
-        handler=_call_unbound,
-        read_only=False,
-        destructive=effects,
-        idempotent=not effects,
-        open_world=effects,
-        extra={"workflow_id": workflow.id, "version": deployment.version.number},
-    )
-
-
-def _call_unbound(call: Call) -> ToolResult:  # pragma: no cover - workflow tools are dispatched by name
-    raise AssertionError("workflow tools are called through call_workflow_tool")
-
-
-def workflow_tool_specs(*, principal, tenant) -> list[ToolSpec]:
-    """One tool per workflow of the caller's tenant deployed to production (needs `workflow.read`)."""
-    workflows = workflow_list(principal=principal, tenant_id=tenant.pk)
-    deployments = deployments_by_workflow([w.id for w in workflows])
-    specs = []
-    for workflow in workflows:
-        deployment = production_deployment(deployments[workflow.id])
-        if deployment is not None and _SLUG.match(workflow.slug):
-            specs.append(workflow_tool_spec(workflow, deployment))
-    return specs
-
-
-def is_deployed(slug: str) -> bool:
-    """Whether `slug` names a workflow deployed to production in the current schema (the caller's tenant)."""
-    return deployment_target(ref=slug, environment=ENVIRONMENT) is not None
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -255,45 +168,4 @@ def run_workflow(call: Call) -> ToolResult | PendingRun:
     )
 
 
-_RUN_OUTPUT = {
-    "type": "object",
-    "properties": {
-        "execution_id": {"type": "string"},
-        "status": {"type": "string", "enum": list(Status.values)},
-        "workflow": {"type": "string"},
-        "version": {"type": "integer"},
-        "outputs": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-        "error": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-        "recovery": {"type": "array"},
-        "duration_ms": {"anyOf": [{"type": "number"}, {"type": "null"}]},
-        "wait": {"enum": ["capped"], "description": "present when the call was not kept waiting (too many waits)"},
-    },
-    "required": ["execution_id", "status"],
-}
-
-RUN_WORKFLOW = ToolSpec(
-    name="run_workflow",
-    title="Run a workflow",
-    description=(
-        "Run a deployed workflow of this tenant by id (wf_…) or slug with the given inputs. With wait=true (the "
-        "default) the call returns when the run finishes (progress notifications meanwhile, if you sent a progress "
-        "token); with wait=false it returns the execution id at once (follow it with get_execution)."
-    ),
-    input_schema={
-        "type": "object",
-        "properties": {
-            "workflow": {"type": "string", "minLength": 1, "description": "workflow id (wf_…) or slug"},
-            "inputs": {"type": "object", "default": {}, "description": "the workflow's inputs (see describe_workflow)"},
-            "wait": {"type": "boolean", "default": True, "description": "wait for the run to finish"},
-            "environment": {"type": "string", "minLength": 1, "default": ENVIRONMENT, "description": "deployment to run"},
-        },
-        "required": ["workflow"],
-        "additionalProperties": False,
-    },
-    output_schema=_RUN_OUTPUT,
-    handler=run_workflow,
-    read_only=False,
-    destructive=True,  # what a workflow does depends on its nodes (mail, HTTP, ...)
-    idempotent=False,
-    open_world=True,
-)
+HANDLERS = {"run_workflow": run_workflow}

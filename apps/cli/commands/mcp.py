@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from rich.panel import Panel
 
+from apps.catalogue.selectors import tool_catalogue
 from apps.cli.context import table
 from apps.cli.verbs import leaf
-from apps.mcp_bridge.tools import tool_list
 
 KEY_PLACEHOLDER = "<YOUR_NXK_KEY>"
 SERVER_NAME = "nexus"
@@ -25,12 +25,8 @@ def register(verbs) -> None:
 
 
 def list_tools(ctx, options) -> None:
-    tools = tool_list(principal=ctx.principal, tenant=ctx.tenant)
-    data = {
-        "tenant": ctx.tenant.slug,
-        "count": len(tools),
-        "tools": [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools],
-    }
+    tools = tool_catalogue(principal=ctx.principal, tenant=ctx.tenant)
+    data = {"tenant": ctx.tenant.slug, "count": len(tools), "tools": [tool.as_dict() for tool in tools]}
     ctx.emit(
         data,
         lambda out, d: out.print(

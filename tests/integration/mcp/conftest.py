@@ -8,7 +8,7 @@ from apps.core.principal import Principal
 @pytest.fixture(autouse=True)
 def _fresh_tool_cache():
     """Tool lists are cached per schema for a couple of seconds; each test starts from the database."""
-    from apps.mcp_bridge.tools import workflow_tools_cache
+    from apps.catalogue.selectors import workflow_tools_cache
 
     workflow_tools_cache.clear()
     yield

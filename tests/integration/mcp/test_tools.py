@@ -121,15 +121,15 @@ def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello, mail
     assert described.structured["slug"] == "hello-world" and described.structured["tool_output_schema"]["properties"] == {
         "message": {}
     }
-    for name, arguments in [
-        ("workflow_hello-world", {"name": "V"}),
-        ("run_workflow", {"workflow": "hello-world", "inputs": {"name": "V"}}),
-        ("render_chart", {"rows": [{"a": "x", "b": 1}], "kind": "bar", "x": "a", "y": "b"}),
-        ("send_email_report", {"to": "a@example.test", "subject": "s", "body": "b"}),
+    for name, arguments, action in [
+        ("workflow_hello-world", {"name": "V"}, "workflow.execute"),
+        ("run_workflow", {"workflow": "hello-world", "inputs": {"name": "V"}}, "workflow.execute"),
+        ("render_chart", {"rows": [{"a": "x", "b": 1}], "kind": "bar", "x": "a", "y": "b"}, "artifact.create"),
+        ("send_email_report", {"to": "a@example.test", "subject": "s", "body": "b"}, "mail.send"),
     ]:
         refused = _call(viewer, acme, name, arguments)
         assert refused.is_error and refused.error_code == "permission_denied", name
-        assert "role 'viewer' may not workflow execute" in refused.text
+        assert f"role 'viewer' may not {action.replace('.', ' ')}" in refused.text
     # Refused means nothing ran, nothing was stored and nothing was sent.
     assert Execution.objects.count() == 0
     assert Artifact.objects.count() == 0
@@ -290,3 +290,46 @@ def test_query_dataset_and_list_datasets(acme, principal):
 def test_every_platform_tool_has_a_strict_object_input_schema():
     for spec in PLATFORM_TOOLS.values():
         assert spec.input_schema["type"] == "object" and spec.input_schema.get("additionalProperties") is False, spec.name
+
+
+def test_refused_chart_and_email_calls_are_audited_denials_and_store_and_send_nothing(acme, principal, mailoutbox):
+    from apps.audit.models import AuditEvent
+
+    viewer = principal(role="viewer")
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    chart = _call(viewer, acme, "render_chart", {"rows": [{"a": "x", "b": 1}], "kind": "bar", "x": "a", "y": "b"})
+    email = _call(viewer, acme, "send_email_report", {"to": "a@example.test", "subject": "s", "body": "b"})
+    assert (chart.error_code, email.error_code) == ("permission_denied", "permission_denied")
+    denied = AuditEvent.objects.filter(id__gt=before, action="access.denied", tenant_id=acme.pk).order_by("id")
+    assert [(row.target, row.actor) for row in denied] == [("artifact.create", viewer.actor), ("mail.send", viewer.actor)]
+    assert Artifact.objects.count() == 0
+    assert mailoutbox == []
+    assert not AuditEvent.objects.filter(id__gt=before, action__in=["artifact.created", "mail.sent"]).exists()
+
+
+def test_a_rendered_chart_is_audited_as_artifact_created_by_its_caller(acme, principal):
+    from apps.audit.models import AuditEvent
+
+    operator = principal(role="operator")
+    chart = _call(operator, acme, "render_chart", {"rows": [{"a": "x", "b": 1}], "kind": "bar", "x": "a", "y": "b"})
+    artifact_id = chart.structured["artifact_id"]
+    [row] = AuditEvent.objects.filter(action="artifact.created", target=artifact_id)
+    assert (row.tenant_id, row.actor, row.target) == (acme.pk, operator.actor, artifact_id)
+    assert row.details == {
+        "name": "chart.png",
+        "content_type": "image/png",
+        "size": chart.structured["artifact"]["size"],
+        "source": "render_chart",
+    }
+
+
+def test_every_platform_tool_has_a_handler_and_the_cli_lists_what_tools_list_answers(acme, principal, hello):
+    from apps.catalogue.selectors import tool_catalogue
+    from apps.mcp_bridge.tools import HANDLERS
+
+    assert set(HANDLERS) == set(PLATFORM_TOOLS)
+    listed = tool_list(principal=principal(), tenant=acme)
+    catalogue = tool_catalogue(principal=principal(), tenant=acme)
+    assert [tool.as_dict() for tool in catalogue] == [
+        tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed
+    ]

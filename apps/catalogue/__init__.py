@@ -1,0 +1,1 @@
+"""The tool catalogue: what an agent of a tenant may call (platform tools and one tool per deployed workflow)."""
