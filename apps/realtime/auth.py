@@ -1,4 +1,4 @@
-"""ASGI middleware for WebSockets: the credential (Authorization: Bearer … or ?token=) → principal + tenant in the scope.
+"""ASGI middleware for WebSockets: the credential (X-API-Key, Authorization: Bearer …, ?token=) → principal + tenant.
 
 Same credentials as the REST API (nxk_ API keys, nxo_ OAuth2 tokens and login JWTs), resolved by the same
 selector. The database work runs in a thread through `database_sync_to_async`, which closes the connection
@@ -7,7 +7,8 @@ handshake here: the consumer accepts and closes with 4401, so the client sees wh
 
 A socket outlives its handshake, so its credential is resolved again, by the same selector, every
 NEXUS_WS_RECHECK_S (`credentials_resolve`, driven by the event hub) and at once when an access notice names
-it (apps/events/access_notices.py); `access_refusal` decides, the same way each time, whether it may stay.
+it (apps/events/access_notices.py); the handshake's own check (apps/events/selectors.py `event_stream_require`,
+recorded as `access.denied` when it refuses) decides, the same way each time, whether it may stay.
 """
 
 from urllib.parse import parse_qs
@@ -15,30 +16,28 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from apps.accounts.access import can
+from apps.accounts.credentials import asgi_headers, credential_from_headers
+from apps.accounts.selectors import principal_from_credential
 from apps.core.cache import cache_forget
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.principal import Principal
+from apps.events.selectors import event_stream_require
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
 def credential_from_scope(scope) -> str:
-    headers = dict(scope.get("headers") or [])
-    authorization = headers.get(b"authorization", b"").decode("latin-1")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    api_key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-    if api_key:
-        return api_key
+    """The socket's credential: the headers as on every door (apps/accounts/credentials.py), then `?token=`,
+    since a browser cannot set headers on a WebSocket."""
+    raw = credential_from_headers(asgi_headers(scope.get("headers") or []))
+    if raw:
+        return raw
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return (query.get("token") or [""])[0].strip()
 
 
 def _resolve(raw: str):
-    from apps.accounts.selectors import principal_from_credential
-
     try:
         return principal_from_credential(raw)
     finally:
@@ -46,12 +45,15 @@ def _resolve(raw: str):
 
 
 def _resolve_all(raws: list[str]) -> dict[str, tuple | ApplicationError]:
-    """Each credential's (principal, tenant), or the ApplicationError it now gets; one thread, one connection.
+    """Each credential's (principal, tenant) if it may still stream its tenant's events, else the
+    ApplicationError it now gets (a refusal is recorded as `access.denied`); one thread, one connection.
     Anything else (the database is away) propagates: no socket is closed for the platform's own failure."""
     resolved: dict[str, tuple | ApplicationError] = {}
     for raw in raws:
         try:
-            resolved[raw] = _resolve(raw)
+            principal, tenant = _resolve(raw)
+            event_stream_require(principal=principal, tenant_id=tenant.pk)
+            resolved[raw] = (principal, tenant)
         except ApplicationError as error:
             resolved[raw] = error
     return resolved
@@ -61,15 +63,6 @@ async def credentials_resolve(raws: list[str]) -> dict[str, tuple | ApplicationE
     return await database_sync_to_async(_resolve_all)(raws)
 
 
-def access_refusal(principal: Principal | None, *, tenant_id: int) -> tuple[int, str] | None:
-    """(close code, reason) when `principal` may not stream the events of tenant `tenant_id`; None when it may."""
-    if principal is None:
-        return CLOSE_UNAUTHENTICATED, "not_authenticated"
-    if not (principal.is_platform_admin or principal.tenant_id == tenant_id) or not can(principal, "execution.read"):
-        return CLOSE_FORBIDDEN, "permission_denied"
-    return None
-
-
 def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tuple[int, str] | None:
     """After a re-check: 4401 for a credential that no longer resolves (expired, revoked, its tenant suspended
     or deleted), 4403 for one that resolves but may no longer stream this tenant (a lower role, other scopes)."""
@@ -77,10 +70,10 @@ def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tu
         return CLOSE_UNAUTHENTICATED, resolved.code
     if isinstance(resolved, ApplicationError):
         return CLOSE_FORBIDDEN, resolved.code
-    principal, tenant = resolved
+    _, tenant = resolved
     if tenant.pk != tenant_id:
         return CLOSE_FORBIDDEN, "permission_denied"
-    return access_refusal(principal, tenant_id=tenant_id)
+    return None
 
 
 def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None:

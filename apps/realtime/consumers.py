@@ -3,7 +3,8 @@
 Close codes (sent after accepting the handshake, so clients can read them):
   4401 unauthenticated (no or bad credential; later: the credential expired or was revoked, or its tenant
        was suspended or deleted) · 4403 forbidden (role below viewer, or not a member; later: the membership
-       was removed, the tenant suspended or deleted, the role or scopes narrowed)
+       was removed, the tenant suspended or deleted, the role or scopes narrowed); a refusal by role or scopes
+       is recorded as `access.denied` (apps/events/selectors.py `event_stream_require`)
   4404 not found (no such session or run in the caller's tenant, another tenant's, or an expired session)
   4400 bad request (`since` is not an event id)
   4429 the credential's holder has NEXUS_WS_MAX_PER_CREDENTIAL sockets open already
@@ -31,20 +32,21 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connection
 
 from apps.accounts.access import can_read_event
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.ids import has_prefix
 from apps.events.fanout import event_text
-from apps.events.models import Event
-from apps.events.services import event_data
+from apps.events.selectors import event_replay, event_stream_require
+from apps.nexus_sessions.selectors import session_find
 from apps.realtime.auth import (
+    CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
-    access_refusal,
     credential_holder,
     notice_rechecks,
     notice_refusal,
     recheck_refusal,
 )
 from apps.realtime.hub import HubUnavailable, TooManyConnections, hub
+from apps.runs.selectors import run_get
 
 logger = logging.getLogger(__name__)
 
@@ -55,40 +57,41 @@ CLOSE_INTERRUPTED = 4503
 REPLAY_PAGE = 500
 
 
-def _replay(tenant, *, since: str, session_id: str | None, execution_id: str | None) -> list[dict]:
-    """One page of the stored events after `since`, oldest first."""
+def _replay(tenant, principal, *, since: str, session_id: str | None, execution_id: str | None) -> list[dict] | None:
+    """One page of the stored events after `since`, oldest first; None when the principal (as a re-check
+    meanwhile resolved it) may no longer stream them."""
     connection.set_tenant(tenant)
     try:
-        events = Event.objects.filter(id__gt=since)
-        if session_id:
-            events = events.filter(session_id=session_id)
-        if execution_id:
-            events = events.filter(data__execution_id=execution_id)
-        return [event_data(e, tenant_slug=tenant.slug) for e in events.order_by("id")[:REPLAY_PAGE]]
-    finally:
-        connection.set_schema_to_public()
-
-
-def _session_exists(tenant, session_id: str) -> str | None:
-    """None when the session is live in this tenant, else the reason code."""
-    from apps.nexus_sessions.selectors import session_find
-
-    connection.set_tenant(tenant)
-    try:
-        session_find(session_id=session_id)
+        return event_replay(
+            principal=principal,
+            tenant_id=tenant.pk,
+            tenant_slug=tenant.slug,
+            since=since,
+            session_id=session_id,
+            execution_id=execution_id,
+            limit=REPLAY_PAGE,
+        )
+    except PermissionDenied:
         return None
-    except ApplicationError as error:
-        return error.code
     finally:
         connection.set_schema_to_public()
 
 
-def _execution_exists(tenant, run_id: str) -> bool:
-    from apps.runs.models import Execution
-
+def _admission(tenant, principal, *, session_id: str | None, run_id: str | None) -> tuple[int, str] | None:
+    """(close code, reason) when `principal` may not stream this target: 4403 refused (recorded as
+    `access.denied`), 4404 with the reason when the session or run is not live in the caller's tenant."""
     connection.set_tenant(tenant)
     try:
-        return Execution.objects.filter(id=run_id).exists()
+        event_stream_require(principal=principal, tenant_id=tenant.pk)
+        if session_id is not None:
+            session_find(session_id=session_id)
+        if run_id is not None:
+            run_get(principal=principal, tenant_id=tenant.pk, run_id=run_id)
+        return None
+    except PermissionDenied as error:
+        return CLOSE_FORBIDDEN, error.code
+    except ApplicationError as error:
+        return CLOSE_NOT_FOUND, error.code
     finally:
         connection.set_schema_to_public()
 
@@ -131,8 +134,11 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             previous: set[str] = set()
             while since is not None:  # page by page, so a long absence replays everything, not its first page
                 page = await database_sync_to_async(_replay)(
-                    self.tenant, since=since, session_id=self.session_id, execution_id=self.execution_id
+                    self.tenant, self.principal, since=since, session_id=self.session_id, execution_id=self.execution_id
                 )
+                if page is None:
+                    self.end(CLOSE_FORBIDDEN, "permission_denied")
+                    return
                 # Only the newest events can still be on their way live: remember the last two pages' ids.
                 self.replayed = previous | {event["id"] for event in page}
                 previous = {event["id"] for event in page}
@@ -156,16 +162,19 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         principal, tenant = self.scope.get("principal"), self.scope.get("tenant")
         if principal is None or tenant is None:
             return CLOSE_UNAUTHENTICATED, self.scope.get("auth_error") or "not_authenticated"
-        refused = access_refusal(principal, tenant_id=tenant.pk)
-        if refused is not None:
+        session_id, run_id = self.target()
+        refused = await database_sync_to_async(_admission)(tenant, principal, session_id=session_id, run_id=run_id)
+        if refused is not None and refused[0] == CLOSE_FORBIDDEN:
             return refused
         self.principal, self.credential = principal, self.scope["credential"]
         self.tenant, self.tenant_id, self.tenant_slug = tenant, tenant.pk, tenant.slug
         self.credential_holder = credential_holder(principal, tenant.pk)
         if since is not None and not has_prefix(since, "evt"):
             return CLOSE_BAD_REQUEST, "invalid_since"
-        refused = await self.target_refusal()
-        return (CLOSE_NOT_FOUND, refused) if refused else None
+        if refused is not None:
+            return refused
+        self.session_id, self.execution_id = session_id, run_id
+        return None
 
     def deliver(self, event: dict, text: str):
         """Called by the hub for each live event of this socket, in order; returns the send to await."""
@@ -234,30 +243,22 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         if text_data and text_data.strip() == '{"type": "ping"}':
             await self.send(text_data='{"type": "pong"}')  # for clients that cannot send WebSocket pings
 
-    async def target_refusal(self) -> str | None:
-        """None when the socket's target exists in the caller's tenant, else the reason; sets the routing key."""
-        raise NotImplementedError
+    def target(self) -> tuple[str | None, str | None]:
+        """(session id, run id) this socket streams the events of; (None, None) for the whole tenant."""
+        return None, None
 
 
 class SessionConsumer(EventStreamConsumer):
-    async def target_refusal(self) -> str | None:
-        self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        return await database_sync_to_async(_session_exists)(self.tenant, self.session_id)
+    def target(self) -> tuple[str | None, str | None]:
+        return self.scope["url_route"]["kwargs"]["session_id"], None
 
 
 class ExecutionConsumer(EventStreamConsumer):
     marks_presence = True  # a run without a session publishes events only while someone listens
 
-    async def target_refusal(self) -> str | None:
-        run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        if not await database_sync_to_async(_execution_exists)(self.tenant, run_id):
-            return "execution_not_found"
-        self.execution_id = run_id
-        return None
+    def target(self) -> tuple[str | None, str | None]:
+        return None, self.scope["url_route"]["kwargs"]["run_id"]
 
 
 class TenantConsumer(EventStreamConsumer):
     marks_presence = True
-
-    async def target_refusal(self) -> str | None:
-        return None

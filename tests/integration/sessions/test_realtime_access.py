@@ -339,3 +339,34 @@ def test_sockets_per_credential_holder_are_capped_across_processes(nexus_world, 
 
     async_to_sync(scenario)()
     store.delete(holder)
+
+
+def test_a_refused_socket_is_an_audited_denial_at_the_handshake_and_at_a_recheck(nexus_world, django_capture_on_commit_callbacks):
+    from apps.audit.models import AuditEvent
+    from apps.integrations.services import app_register, app_update
+
+    acme = nexus_world["tenants"]["acme"]
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    _, narrow_secrets = app_register(principal=_system(acme), tenant=acme, name="no-runs", scopes=["workflows:read"])
+    app, secrets = app_register(principal=_system(acme), tenant=acme, name="narrowed", scopes=["executions:read"])
+
+    def narrow():
+        with django_capture_on_commit_callbacks(execute=True):
+            app_update(principal=_system(acme), tenant=acme, app_id=app.id, scopes=["workflows:read"])
+
+    async def scenario():
+        refused = await _open("/ws/tenant/", narrow_secrets["api_key"])
+        assert await _closed_with(refused) == (4403, "permission_denied")
+        await refused.disconnect()
+        socket = await _open("/ws/tenant/", secrets["api_key"])
+        assert await socket.receive_nothing(timeout=0.3)
+        await sync_to_async(narrow)()
+        assert await _closed_with(socket, timeout=2) == (4403, "permission_denied")
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
+    denied = AuditEvent.objects.filter(id__gt=before, action="access.denied").order_by("id")
+    assert [(row.tenant_id, row.target, row.details["reason"]) for row in denied] == [
+        (acme.pk, "execution.read", "the application's scopes may not execution read (it needs scope executions:read)"),
+        (acme.pk, "execution.read", "the application's scopes may not execution read (it needs scope executions:read)"),
+    ]
