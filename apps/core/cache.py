@@ -58,9 +58,10 @@ def cache_forget_all() -> None:
 
 class TTLCache:
     """Entries expire after `ttl_s`; a process that changes the data forgets its own copy at once (by `topics`),
-    and other processes see the change within `ttl_s`. Plain dict operations keep it thread-safe under the GIL."""
+    and other processes see the change within `ttl_s`. Plain dict operations keep it thread-safe under the GIL.
+    `ttl_s` may be a function, read at every `set`: a time-to-live that follows a setting changed at run time."""
 
-    def __init__(self, *, ttl_s: float, max_entries: int = 10_000, topics: Iterable[str] = ()):
+    def __init__(self, *, ttl_s: float | Callable[[], float], max_entries: int = 10_000, topics: Iterable[str] = ()):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._data: dict[Hashable, tuple[float, Any]] = {}
@@ -74,11 +75,15 @@ class TTLCache:
         return hit[1]
 
     def set(self, key: Hashable, value: Any) -> None:
-        if self.ttl_s <= 0:
+        ttl_s = self.ttl_s() if callable(self.ttl_s) else self.ttl_s
+        if ttl_s <= 0:
             return
         if len(self._data) >= self.max_entries:
             self._data.clear()
-        self._data[key] = (time.monotonic() + self.ttl_s, value)
+        self._data[key] = (time.monotonic() + ttl_s, value)
+
+    def forget(self, key: Hashable) -> None:
+        self._data.pop(key, None)
 
     def clear(self) -> None:
         self._data.clear()

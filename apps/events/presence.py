@@ -10,19 +10,20 @@ to zero the moment the last socket closes, which is exactly when a reconnecting 
 
 import os
 import threading
-import time
 from collections.abc import Iterable
 
 import redis
 import redis.asyncio
 from django.conf import settings
 
+from apps.core.cache import TTLCache
+
 PRESENCE_CACHE_S = 1.0
 PRESENCE_TTL_S = 90
 
 _client: redis.Redis | None = None
 _client_pid: int | None = None
-_cache: dict[str, tuple[float, bool]] = {}
+_cache = TTLCache(ttl_s=PRESENCE_CACHE_S)
 _lock = threading.Lock()
 
 
@@ -40,22 +41,21 @@ def _redis() -> redis.Redis:
 
 
 def subscribers_present(tenant_slug: str) -> bool:
-    now = time.monotonic()
     cached = _cache.get(tenant_slug)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if cached is not None:
+        return cached
     with _lock:
         try:
             present = bool(_redis().exists(_key(tenant_slug)))
         except redis.RedisError:
             present = True  # fail open: storing an event too many is cheaper than losing one a client waits for
-        _cache[tenant_slug] = (now + PRESENCE_CACHE_S, present)
+        _cache.set(tenant_slug, present)
     return present
 
 
 def subscribers_mark(tenant_slug: str) -> None:
     _redis().set(_key(tenant_slug), "1", ex=PRESENCE_TTL_S)
-    _cache.pop(tenant_slug, None)
+    _cache.forget(tenant_slug)
 
 
 async def subscribers_mark_async(client: redis.asyncio.Redis, tenant_slugs: Iterable[str]) -> None:
@@ -66,7 +66,7 @@ async def subscribers_mark_async(client: redis.asyncio.Redis, tenant_slugs: Iter
             pipe.set(_key(slug), "1", ex=PRESENCE_TTL_S)
         await pipe.execute()
     for slug in slugs:
-        _cache.pop(slug, None)
+        _cache.forget(slug)
 
 
 def presence_cache_clear() -> None:
@@ -76,4 +76,4 @@ def presence_cache_clear() -> None:
 def subscribers_forget(tenant_slug: str) -> None:
     """Drop the flag now (tests that need a tenant nobody watches; a live subscriber sets it again)."""
     _redis().delete(_key(tenant_slug))
-    _cache.pop(tenant_slug, None)
+    _cache.forget(tenant_slug)

@@ -22,7 +22,6 @@ import json
 import logging
 import random
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from standardwebhooks import Webhook
 
 from apps.accounts.access import can_read_event
 from apps.audit.recorder import audit_record
-from apps.core.cache import cache_subscribe
+from apps.core.cache import TTLCache
 from apps.core.dates import iso_utc
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import new_id
@@ -122,16 +121,15 @@ class Subscription:
         return event_type_matches(self.patterns, event_type) and can_read_event(self.reader, event_type)
 
 
-# tenant id -> (expires at, subscriptions): tenants without webhooks pay one small query per
+# tenant id -> subscriptions: tenants without webhooks pay one small query per
 # NEXUS_AUTH_CACHE_S per process, not one per event or per run.
-_subscribers: dict[int, tuple[float, tuple[Subscription, ...]]] = {}
+_subscribers = TTLCache(ttl_s=lambda: settings.NEXUS_AUTH_CACHE_S, topics=("credentials",))
 
 
 def webhook_subscribers(tenant_id: int) -> tuple[Subscription, ...]:
-    now = time.monotonic()
     cached = _subscribers.get(tenant_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if cached is not None:
+        return cached
     rows = (
         Application.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True)
         .exclude(webhook_url="")
@@ -154,7 +152,7 @@ def webhook_subscribers(tenant_id: int) -> tuple[Subscription, ...]:
         for app_id, events, role, scopes in rows
         if isinstance(events, list) and events
     )
-    _subscribers[tenant_id] = (now + settings.NEXUS_AUTH_CACHE_S, subscribers)
+    _subscribers.set(tenant_id, subscribers)
     return subscribers
 
 
@@ -164,10 +162,7 @@ def webhook_subscribers_forget(tenant_id: int | None = None) -> None:
     if tenant_id is None:
         _subscribers.clear()
     else:
-        _subscribers.pop(tenant_id, None)
-
-
-cache_subscribe(webhook_subscribers_forget, topics=("credentials",))
+        _subscribers.forget(tenant_id)
 
 
 def webhook_interested(tenant_id: int, event_type: str) -> bool:

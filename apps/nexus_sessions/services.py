@@ -1,12 +1,11 @@
 """Session writes: create, update metadata, and bind a run to a session (checked and kept alive)."""
 
-import time
-
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
 from apps.audit.recorder import audit_record
+from apps.core.cache import TTLCache
 from apps.core.errors import ValidationFailed
 from apps.core.ids import new_id
 from apps.core.principal import Principal
@@ -20,9 +19,9 @@ WRITE_ACTION = "session.write"
 BUMP_INTERVAL_S = 60.0
 _MAX_BOUND = 10_000
 
-# (schema, session id) -> monotonic time last_seen_at was bumped by this process. Within BUMP_INTERVAL_S
-# of a bump the session cannot have expired (the idle limit is minutes), so binding needs no query.
-bind_cache: dict[tuple[str, str], float] = {}
+# (schema, session id) -> True for BUMP_INTERVAL_S after this process bumped last_seen_at: within that time the
+# session cannot have expired (the idle limit is minutes), so binding needs no query.
+bind_cache = TTLCache(ttl_s=BUMP_INTERVAL_S, max_entries=_MAX_BOUND)
 
 
 def _validated(*, user, metadata) -> tuple[str, dict]:
@@ -74,16 +73,12 @@ def session_bind(*, session_id) -> str:
     if not isinstance(session_id, str) or not session_id:
         raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
     key = (connection.schema_name, session_id)
-    now = time.monotonic()
-    bumped = bind_cache.get(key)
-    if bumped is not None and now - bumped < BUMP_INTERVAL_S:
+    if bind_cache.get(key):
         return session_id
     updated = Session.objects.filter(id=session_id, last_seen_at__gte=idle_cutoff()).update(last_seen_at=timezone.now())
     if not updated:
         if Session.objects.filter(id=session_id).exists():
             raise ValidationFailed("the session has expired", code="session_expired", fields={"session": "expired"})
         raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
-    if len(bind_cache) >= _MAX_BOUND:
-        bind_cache.clear()
-    bind_cache[key] = now
+    bind_cache.set(key, True)
     return session_id

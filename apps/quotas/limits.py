@@ -7,20 +7,18 @@ A change made through `tenant_update` applies at once in the process that made i
 the others.
 """
 
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
 
-from apps.core.cache import cache_subscribe
+from apps.core.cache import TTLCache
 from apps.core.errors import NotFound
 from apps.tenants.models import Tenant
 
 _COLUMNS = "slug, schema_name, quota_workflows, quota_executions, isolation, max_concurrent_runs, plan, quota_mail_per_day"
 _SQL = f"SELECT {_COLUMNS} FROM public.{Tenant._meta.db_table} WHERE id = %s"  # noqa: S608 (model metadata)
-_cache: dict[int, tuple[float, "TenantLimits"]] = {}
-cache_subscribe(_cache.clear, topics=("tenants",))
+_cache = TTLCache(ttl_s=lambda: settings.NEXUS_TENANT_LIMITS_CACHE_S, max_entries=100_000, topics=("tenants",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +38,15 @@ class TenantLimits:
 
 def tenant_limits(tenant_id: int) -> TenantLimits:
     hit = _cache.get(tenant_id)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    if hit is not None:
+        return hit
     with connection.cursor() as cursor:
         cursor.execute(_SQL, [tenant_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound("tenant does not exist", code="tenant_not_found")
     limits = TenantLimits(tenant_id, *row)
-    if len(_cache) > 100_000:
-        _cache.clear()
-    _cache[tenant_id] = (now + settings.NEXUS_TENANT_LIMITS_CACHE_S, limits)
+    _cache.set(tenant_id, limits)
     return limits
 
 

@@ -3,17 +3,14 @@
 Every listing here leaves out the public schema's row and the template that new schemas are cloned from.
 """
 
-import time
-
 from apps.accounts.access import require_platform_admin
-from apps.core.cache import cache_subscribe
+from apps.core.cache import TTLCache
 from apps.core.errors import NotFound
 from apps.core.principal import Principal
 from apps.tenants.models import Domain, Tenant
 
-_CACHE_TTL_S = 5.0
-_by_host: dict[str, tuple[float, Tenant | None]] = {}
-cache_subscribe(_by_host.clear, topics=("tenants",))
+_MISSING = object()
+_by_host = TTLCache(ttl_s=5.0, topics=("tenants",))
 
 
 def tenant_get(*, slug: str, for_update: bool = False) -> Tenant:
@@ -42,13 +39,10 @@ def tenant_list_all_tenants(*, principal: Principal) -> list[Tenant]:
 
 def tenant_for_host(*, host: str) -> Tenant | None:
     """The tenant a domain routes to, cached for a few seconds: this runs on every unauthenticated request."""
-    now = time.monotonic()
-    hit = _by_host.get(host)
-    if hit and hit[0] > now:
-        return hit[1]
+    hit = _by_host.get(host, _MISSING)
+    if hit is not _MISSING:
+        return hit
     domain = Domain.objects.select_related("tenant").filter(domain=host).first()
     tenant = domain.tenant if domain else None
-    if len(_by_host) > 10_000:
-        _by_host.clear()
-    _by_host[host] = (now + _CACHE_TTL_S, tenant)
+    _by_host.set(host, tenant)
     return tenant

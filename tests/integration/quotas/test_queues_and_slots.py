@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from kombu import Consumer, Exchange, Queue
 
+from apps.core import cache
 from apps.ops.redis_client import redis_client
 from apps.quotas import limits
 from apps.runs.models import Execution
@@ -216,7 +217,7 @@ def test_the_broker_polls_queues_in_turn_so_a_backlog_does_not_hold_up_another_q
 def test_limits_are_cached_for_a_few_seconds_and_an_update_applies_at_once(make_tenant, admin_principal, monkeypatch, settings):
     settings.NEXUS_TENANT_LIMITS_CACHE_S = 5.0
     clock = {"now": 1000.0}
-    monkeypatch.setattr(limits.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock["now"])  # the clock of the TTL caches
     tenant, _ = make_tenant("iso-cached")
     assert limits.tenant_limits(tenant.pk).quota_executions is None
 
