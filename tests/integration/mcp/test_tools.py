@@ -1,5 +1,7 @@
-"""The MCP tool catalogue and tool calls (apps/mcp_bridge/tools.py) against the real database: roles, tenants,
+"""The MCP tool catalogue (apps/catalogue) and tool calls (apps/mcp_bridge/tools.py) against the real database: roles, tenants,
 argument errors, runs recorded with channel mcp, the one-node engine tools."""
+
+import json
 
 import pytest
 from django.db import connection
@@ -323,7 +325,7 @@ def test_a_rendered_chart_is_audited_as_artifact_created_by_its_caller(acme, pri
     }
 
 
-def test_every_platform_tool_has_a_handler_and_the_cli_lists_what_tools_list_answers(acme, principal, hello):
+def test_every_platform_tool_has_a_handler_and_the_catalogue_is_what_tools_list_answers(acme, principal, hello):
     from apps.catalogue.selectors import tool_catalogue
     from apps.mcp_bridge.tools import HANDLERS
 
@@ -333,3 +335,13 @@ def test_every_platform_tool_has_a_handler_and_the_cli_lists_what_tools_list_ans
     assert [tool.as_dict() for tool in catalogue] == [
         tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed
     ]
+
+
+def test_nexus_mcp_tools_lists_what_tools_list_answers(acme, principal, hello, nexus):
+    code, out, err = nexus("--tenant", "acme", "mcp", "tools", "--json")
+    assert code == 0, err
+    connection.set_tenant(acme)
+    expected = [
+        tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tool_list(principal=principal(), tenant=acme)
+    ]
+    assert json.loads(out) == {"tenant": "acme", "count": len(PLATFORM) + 1, "tools": expected}
