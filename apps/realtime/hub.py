@@ -17,7 +17,7 @@ Invariants the consumers rely on:
 - Tenant isolation: a tenant's sockets are only ever registered under that tenant's channel, named by the
   tenant's id (a deleted tenant's slug, reused, names another tenant).
 
-Access (issue 11): a socket lives only as long as its credential.
+Access: a socket lives only as long as its credential.
 - While connected the hub also listens to the access channel (apps/events/access_notices.py): a notice of a
   revoked key or application, a removed member, a suspended or deleted tenant reaches the sockets of that
   tenant here at once (`access_notice()`), which close with 4401/4403. A notice is read on the same connection,
