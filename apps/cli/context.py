@@ -11,8 +11,11 @@ from django.db import connection
 from rich.console import Console
 from rich.table import Table
 
+from apps.accounts.selectors import principal_for_user
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.principal import Principal
+from apps.events.origin import origin_set
+from apps.tenants.selectors import tenant_get
 
 
 @dataclass
@@ -26,16 +29,12 @@ class CliContext:
     _tenant: Any = None
 
     def __post_init__(self) -> None:
-        from apps.events.origin import origin_set
-
         origin_set(source="cli", session_id=self.session_id)
 
     @property
     def tenant(self):
         """The tenant of `--tenant`, with the connection switched to its schema."""
         if self._tenant is None:
-            from apps.tenants.selectors import tenant_get
-
             connection.set_schema_to_public()
             self._tenant = tenant_get(slug=self.tenant_slug)
             connection.set_tenant(self._tenant)
@@ -45,8 +44,6 @@ class CliContext:
     def principal(self) -> Principal:
         tenant = self.tenant
         if self.as_user:
-            from apps.accounts.selectors import principal_for_user
-
             connection.set_schema_to_public()
             principal = principal_for_user(username=self.as_user, tenant=tenant)
             connection.set_tenant(tenant)

@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Every published event goes through the webhook dispatch; events import nothing of integrations.
+        # Imported here, not at the top: these import models, which the app registry loads after this module.
         from apps.events.hooks import PublishHook, hook_register
         from apps.integrations.webhooks import webhook_dispatch, webhook_interested
 

@@ -22,6 +22,7 @@ from oauth2_provider.scopes import BaseScopes
 from apps.accounts.scopes import SCOPE_DESCRIPTIONS, SCOPES
 from apps.accounts.selectors import OAUTH_TOKEN_PREFIX
 from apps.integrations.models import Application
+from apps.integrations.selectors import oauth_token_introspect
 
 
 def access_token_generate(request) -> str:
@@ -73,6 +74,4 @@ class ApplicationValidator(OAuth2Validator):
         return client
 
     def introspect_token(self, token, token_type_hint, request, *args, **kwargs):
-        from apps.integrations.selectors import oauth_token_introspect
-
         return oauth_token_introspect(client=request.client, token=token)
