@@ -9,18 +9,19 @@ from apps.core.errors import ApplicationError, RateLimited
 from apps.core.http import CHALLENGE
 
 
-def _flatten(data, prefix: str = "") -> dict[str, str]:
+def flatten_errors(data, prefix: str = "") -> dict[str, str]:
+    """DRF's nested validation errors as `{"field.path[i]": "reason"}`."""
     if isinstance(data, dict):
         out: dict[str, str] = {}
         for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     if isinstance(data, list):
         if all(not isinstance(item, (dict, list)) for item in data):
             return {prefix or "non_field_errors": "; ".join(str(item) for item in data)}
         out = {}
         for index, item in enumerate(data):
-            out.update(_flatten(item, f"{prefix}[{index}]"))
+            out.update(flatten_errors(item, f"{prefix}[{index}]"))
         return out
     return {prefix or "non_field_errors": str(data)}
 
@@ -39,7 +40,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "invalid request", "code": "invalid", "fields": _flatten(exc.detail)}
+        response.data = {"detail": "invalid request", "code": "invalid", "fields": flatten_errors(exc.detail)}
     elif isinstance(exc, exceptions.ParseError):
         response.data = {"detail": str(exc.detail), "code": "malformed_json"}
     else:

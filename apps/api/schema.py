@@ -6,6 +6,10 @@ answers; the login endpoints may answer 429 after too many failed attempts. Thos
 view can forget them.
 """
 
+from drf_spectacular.drainage import get_override
+from rest_framework import serializers
+
+from apps.api.serializers import ExecuteSerializer
 from apps.runs.models import Status
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -56,6 +60,26 @@ def _error(description: str, headers: dict | None = None) -> dict:
     return response
 
 
+def _body_schema(serializer: serializers.Serializer) -> dict:
+    """The OpenAPI schema of a plain view's JSON body, from the serializer that validates it."""
+    properties = {}
+    for name, field in serializer.fields.items():
+        if isinstance(field, serializers.BooleanField):
+            prop = {"type": "boolean"}
+        elif isinstance(field, serializers.CharField):
+            prop = {"type": "string"}
+        else:
+            prop = dict(get_override(field, "field"))
+        if field.allow_null:
+            prop["nullable"] = True
+        if field.help_text:
+            prop["description"] = str(field.help_text)
+        if field.default is not serializers.empty and not callable(field.default):
+            prop["default"] = field.default
+        properties[name] = prop
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
 def _execute_operation() -> dict:
     result = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExecutionResult"}}}}
     return {
@@ -71,22 +95,7 @@ def _execute_operation() -> dict:
                 "description": "Workflow id (wf_…) or slug",
             }
         ],
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "inputs": {"type": "object", "description": "Validated against the workflow's input JSON Schema"},
-                            "session": {"type": "string", "nullable": True, "description": "ses_…: bind the run to it"},
-                            "wait": {"type": "boolean", "default": True},
-                            "environment": {"type": "string", "default": "production"},
-                        },
-                    }
-                }
-            }
-        },
+        "requestBody": {"content": {"application/json": {"schema": _body_schema(ExecuteSerializer())}}},
         "responses": {
             "200": {"description": "The run finished (completed, failed, …)", **result},
             "202": {

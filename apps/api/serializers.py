@@ -59,13 +59,38 @@ class DeploySerializer(StrictSerializer):
     version = serializers.IntegerField(required=False, min_value=1)
 
 
-class ExecuteSerializer(StrictSerializer):
-    """Documents the execute body; the endpoint itself is a lean plain view (apps/api/execute.py)."""
+class StrictBooleanField(serializers.BooleanField):
+    # true or false only: DRF's BooleanField would also take "yes", 1 or "on".
 
-    inputs = serializers.DictField(required=False, default=dict)
-    session = serializers.CharField(required=False, allow_null=True)
-    wait = serializers.BooleanField(required=False, default=True)
-    environment = serializers.CharField(required=False, default="production")
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    # A JSON string only, kept as sent: DRF's CharField would turn 42 into "42" and trim spaces.
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# The inputs' shape is the workflow's input JSON Schema, checked by run_start (code invalid_inputs).
+ExecuteInputsField = documented_json("ExecuteInputsField", type="object")
+
+
+class ExecuteSerializer(StrictSerializer):
+    # The execute body: it validates the body in the plain Django view (apps/api/execute.py) and documents it in
+    # the OpenAPI schema (apps/api/schema.py), so the two cannot drift apart.
+    inputs = ExecuteInputsField(required=False, default=dict, help_text="Validated against the workflow's input JSON Schema")
+    session = StrictCharField(required=False, allow_null=True, help_text="ses_…: bind the run to it")
+    wait = StrictBooleanField(required=False, default=True)
+    environment = StrictCharField(required=False, allow_blank=True, default="production")
 
 
 class ValidateSerializer(StrictSerializer):

@@ -1,0 +1,38 @@
+"""The execute body has one declaration, ExecuteSerializer: it validates the body and writes its OpenAPI schema."""
+
+from apps.api.errors import flatten_errors
+from apps.api.schema import _body_schema
+from apps.api.serializers import ExecuteSerializer
+
+
+def _errors(body: dict) -> dict[str, str]:
+    serializer = ExecuteSerializer(data=body)
+    assert not serializer.is_valid()
+    return flatten_errors(serializer.errors)
+
+
+def test_the_documented_body_is_the_validated_one():
+    assert _body_schema(ExecuteSerializer()) == {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "inputs": {"type": "object", "description": "Validated against the workflow's input JSON Schema"},
+            "session": {"type": "string", "nullable": True, "description": "ses_…: bind the run to it"},
+            "wait": {"type": "boolean", "default": True},
+            "environment": {"type": "string", "default": "production"},
+        },
+    }
+
+
+def test_defaults_fill_what_is_left_out():
+    serializer = ExecuteSerializer(data={})
+    assert serializer.is_valid()
+    assert serializer.validated_data == {"inputs": {}, "wait": True, "environment": "production"}
+
+
+def test_only_true_false_and_strings_pass():
+    assert set(_errors({"wait": "yes"})) == {"wait"}
+    assert set(_errors({"wait": 1})) == {"wait"}
+    assert set(_errors({"session": 42})) == {"session"}
+    assert set(_errors({"environment": 5})) == {"environment"}
+    assert _errors({"inputz": {}}) == {"inputz": "unknown field"}
