@@ -24,6 +24,7 @@ NEXUS = str(REPO / ".venv" / "bin" / "nexus")
 PYTHON = str(REPO / ".venv" / "bin" / "python")
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 TEMPLATE_PREFIX = "nexus_e2e_tpl_"
+TEMPLATE_KEEP_S = 6 * 3600
 # pg_advisory_lock id held while a template database is built ("nexus-e2"): suites running side by side build it once.
 _TEMPLATE_LOCK_ID = 0x6E657875732D6532
 _TEMPLATE_BUILD = """
@@ -47,19 +48,28 @@ def migrations_hash() -> str:
 def template_database() -> str:
     """A database with every migration applied and the tenant template schema dumped, and nothing else: no tenant,
     user, key or secret (those belong to each installation and are made by its `nexus up`). Built once, then
-    reused by every later session until a migration file changes; a new one replaces the older ones."""
+    reused by every later session until a migration file changes. Another checkout's suite may be copying an
+    older one right now, so a template is dropped only when no session has picked it for TEMPLATE_KEEP_S."""
     name = TEMPLATE_PREFIX + migrations_hash()
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_TEMPLATE_LOCK_ID])
         try:
-            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nexus_e2e_tpl%%'")}
-            if name not in existing:
+            rows = conn.execute(
+                "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
+                " WHERE datname LIKE 'nexus_e2e_tpl%%'"
+            ).fetchall()
+            if name not in {datname for datname, _ in rows}:
                 _template_build(conn, name)
-            for stale in existing - {name}:
-                try:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
-                except psycopg.errors.ObjectInUse:
-                    pass  # another suite is copying it right now; the next session drops it
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(f"picked {time.time():.0f}"))
+            )
+            for stale, comment in rows:
+                picked = float(comment.removeprefix("picked ")) if comment.startswith("picked ") else 0.0
+                if stale != name and time.time() - picked > TEMPLATE_KEEP_S:
+                    try:
+                        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
+                    except psycopg.errors.ObjectInUse:
+                        pass  # being copied after all; a later session drops it
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_TEMPLATE_LOCK_ID])
     return name
@@ -177,10 +187,12 @@ class Installation:
             return
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.db_name]).fetchone() is None:
-                template = session_template_database()
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(self.db_name), sql.Identifier(template))
-                )
+                create = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+                try:
+                    conn.execute(create.format(sql.Identifier(self.db_name), sql.Identifier(session_template_database())))
+                except psycopg.errors.InvalidCatalogName:  # dropped since this session picked it: pick (build) again
+                    session_template_database.cache_clear()
+                    conn.execute(create.format(sql.Identifier(self.db_name), sql.Identifier(session_template_database())))
         self.database_ready = True
 
     def start(self, *extra: str, timeout: float = 90) -> float:

@@ -59,7 +59,7 @@ def test_a_killed_worker_does_not_lose_the_run(tmp_path):
     log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115
     workers: list[subprocess.Popen] = []
     try:
-        installation.cli_json("setup")
+        installation.database_from_template()  # migrated: the worker can start before `nexus up` bootstraps
         workers.append(_worker(installation, "first", log))
         installation.start("--only", "proxy,web")  # the API to poll; the workers are the test's own
         definition = {
