@@ -24,11 +24,19 @@ def audit_verify(*, principal: Principal) -> chain.Verification:
     return chain.verify()
 
 
-def audit_prune(*, principal: Principal | None = None, retention_days: int | None = None, now=None) -> dict:
-    """Delete sealed rows older than the retention (NEXUS_AUDIT_RETENTION_DAYS) and record `audit.pruned` with the
-    boundary `verify` anchors on, in one transaction. No principal: the scheduled task, acting as the platform."""
-    if principal is not None:
-        require_platform_admin(principal, "audit.prune")
+def audit_prune(*, principal: Principal, retention_days: int | None = None, now=None) -> dict:
+    """Delete sealed rows older than the retention (NEXUS_AUDIT_RETENTION_DAYS), for a platform admin, and record
+    `audit.pruned` with the boundary `verify` anchors on, in one transaction."""
+    require_platform_admin(principal, "audit.prune")
+    return _prune(principal=principal, retention_days=retention_days, now=now)
+
+
+def audit_prune_for_schedule(*, retention_days: int | None = None, now=None) -> dict:
+    """`audit_prune` without a principal, for the scheduled task: it acts as the platform (`system:retention`)."""
+    return _prune(principal=None, retention_days=retention_days, now=now)
+
+
+def _prune(*, principal: Principal | None, retention_days: int | None, now) -> dict:
     days = settings.NEXUS_AUDIT_RETENTION_DAYS if retention_days is None else retention_days
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValidationFailed("invalid retention", fields={"retention_days": "a whole number of days, at least 1"})

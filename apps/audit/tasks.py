@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.audit.services import audit_prune, audit_seal
+from apps.audit.services import audit_prune_for_schedule, audit_seal
 
 SEAL_TASK = "audit.seal"
 PRUNE_TASK = "audit.prune"
@@ -16,4 +16,4 @@ def seal_audit_log() -> int:
 
 @shared_task(name=PRUNE_TASK, ignore_result=True)
 def prune_audit_log() -> int:
-    return audit_prune()["deleted"]
+    return audit_prune_for_schedule()["deleted"]

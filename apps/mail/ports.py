@@ -3,7 +3,7 @@
 from apps.core.errors import ApplicationError
 from apps.engine import NodeError
 from apps.events.hooks import connection_tenant
-from apps.mail.services import mail_send
+from apps.mail.services import mail_send, mail_send_for_run
 
 
 class MailPort:
@@ -27,18 +27,18 @@ class MailPort:
             raise NodeError("port_unavailable", "mail is sent for a tenant, and this run is in none", retryable=False)
         try:
             attachments = [self.artifacts.load(artifact_id) for artifact_id in attachment_ids or ()]
-            return mail_send(
-                tenant_id=self.tenant_id,
-                to=list(to),
-                cc=list(cc or ()),
-                subject=subject,
-                body=body,
-                html=html,
-                attachments=attachments,
-                principal=self.principal,
-                actor=self.actor,
-                run_id=self.run_id,
-                source=self.source,
-            )
+            message = {
+                "tenant_id": self.tenant_id,
+                "to": list(to),
+                "cc": list(cc or ()),
+                "subject": subject,
+                "body": body,
+                "html": html,
+                "attachments": attachments,
+                "source": self.source,
+            }
+            if self.principal is not None:  # asked for directly (an MCP agent)
+                return mail_send(principal=self.principal, **message)
+            return mail_send_for_run(run_id=self.run_id, actor=self.actor, **message)
         except ApplicationError as error:
             raise NodeError(error.code, error.detail, retryable=error.code == "email_failed") from None

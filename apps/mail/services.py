@@ -1,7 +1,8 @@
 """Send one email message for a tenant: the recipient allow-list, the daily quota, the send, its audit row.
 
-Every message the platform sends for a tenant goes through `mail_send`: the `email` node (through the run's
-mail port, apps/mail/ports.py) and the MCP tool send_email_report (which runs that node). An operator can
+Every message the platform sends for a tenant goes through here: `mail_send_for_run` for the `email` node of a run
+(through the run's mail port, apps/mail/ports.py), `mail_send` for a caller asking directly (the MCP tool
+send_email_report, which runs that node with the caller's principal). An operator can
 otherwise make the platform mail anyone, as often as they like, unrecorded: so recipients are checked against
 NEXUS_MAIL_ALLOWED_RECIPIENTS first, then one message is taken from the tenant's NEXUS_MAIL_PER_TENANT_PER_DAY,
 and each message sent leaves a `mail.sent` audit row (committed at once: the message has left, whatever
@@ -45,6 +46,7 @@ def recipient_allowed(address: str, allowed: Sequence[str]) -> bool:
 
 def mail_send(
     *,
+    principal: Principal,
     tenant_id: int,
     to: Sequence[str],
     cc: Sequence[str] = (),
@@ -52,18 +54,72 @@ def mail_send(
     body: str,
     html: str | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
-    principal: Principal | None = None,
-    actor: str | None = None,
-    run_id: str | None = None,
     source: str,
 ) -> dict:
-    """Send one message (attachments: (name, content type, bytes)) and record it; `source` says what sent it
-    (`email_node`, `send_email_report`), `run_id` the run it belongs to. Returns
-    `{"message_id", "accepted", "attachments"}`. With a `principal`, it must hold `mail.send` (PermissionDenied,
-    audited, nothing sent); a run passes none, only its `actor`. Raises RecipientNotAllowed or QuotaExceeded having sent
+    """Send one message (attachments: (name, content type, bytes)) for a caller holding `mail.send`
+    (PermissionDenied, audited, nothing sent) and record it; `source` says what sent it (`send_email_report`).
+    Returns `{"message_id", "accepted", "attachments"}`. Raises RecipientNotAllowed or QuotaExceeded having sent
     nothing, MailFailed when the mail server refused it (the quota is given back)."""
-    if principal is not None:  # asked for directly (an MCP agent); a run was authorised when it started
-        require(principal, MAIL_SEND_ACTION, tenant_id=tenant_id)
+    require(principal, MAIL_SEND_ACTION, tenant_id=tenant_id)
+    return _send(
+        tenant_id=tenant_id,
+        to=to,
+        cc=cc,
+        subject=subject,
+        body=body,
+        html=html,
+        attachments=attachments,
+        principal=principal,
+        actor=None,
+        run_id=None,
+        source=source,
+    )
+
+
+def mail_send_for_run(
+    *,
+    run_id: str | None,
+    actor: str | None,
+    tenant_id: int,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    subject: str,
+    body: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    source: str = "email_node",
+) -> dict:
+    """`mail_send` without an access check, for a workflow run (authorised when it started): the audit row names
+    the run's `actor` and `run_id`. The same allow-list, quota and errors."""
+    return _send(
+        tenant_id=tenant_id,
+        to=to,
+        cc=cc,
+        subject=subject,
+        body=body,
+        html=html,
+        attachments=attachments,
+        principal=None,
+        actor=actor,
+        run_id=run_id,
+        source=source,
+    )
+
+
+def _send(
+    *,
+    tenant_id: int,
+    to: Sequence[str],
+    cc: Sequence[str],
+    subject: str,
+    body: str,
+    html: str | None,
+    attachments: Sequence[tuple[str, str, bytes]],
+    principal: Principal | None,
+    actor: str | None,
+    run_id: str | None,
+    source: str,
+) -> dict:
     recipients = [*to, *cc]
     allowed = settings.NEXUS_MAIL_ALLOWED_RECIPIENTS
     refused = [address for address in recipients if not recipient_allowed(address, allowed)]

@@ -11,7 +11,8 @@ from django.utils import timezone
 from apps.audit.chain import row_hash
 from apps.audit.models import AuditEvent
 from apps.audit.recorder import audit_record
-from apps.audit.services import audit_prune, audit_seal
+from apps.audit.services import audit_prune, audit_prune_for_schedule, audit_seal
+from apps.core.errors import PermissionDenied
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +176,7 @@ def test_pruning_keeps_the_chain_verifiable_and_records_itself(nexus, audit_rows
     young = _record(3, ts=now + timedelta(days=100))
     before = AuditEvent.objects.count()
 
-    result = audit_prune(retention_days=365, now=now + timedelta(days=400))
+    result = audit_prune_for_schedule(retention_days=365, now=now + timedelta(days=400))
 
     assert result["deleted"] == before - 3 > 0
     remaining = list(AuditEvent.objects.order_by("seq"))
@@ -203,9 +204,16 @@ def test_deleting_the_oldest_rows_by_hand_is_not_mistaken_for_pruning(nexus, aud
     assert code == 6 and f"({rows[1].id}" in err and "no audit.pruned row accounts for them" in err
 
 
+def test_pruning_without_a_principal_is_the_schedules_alone(audit_rows):
+    _record(2)
+    with pytest.raises(PermissionDenied):
+        audit_prune(principal=None, retention_days=1, now=timezone.now() + timedelta(days=400))
+    assert [r.action for r in audit_rows()] == ["workflow.created", "workflow.created", "access.denied"]
+
+
 def test_prune_with_nothing_old_deletes_nothing_and_records_nothing(audit_rows):
     _record(2)
-    assert audit_prune(retention_days=365)["deleted"] == 0
+    assert audit_prune_for_schedule(retention_days=365)["deleted"] == 0
     assert [r.action for r in audit_rows()] == ["workflow.created", "workflow.created"]
 
 

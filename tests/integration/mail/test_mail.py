@@ -7,6 +7,8 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.core.errors import PermissionDenied
+from apps.mail.services import mail_send, mail_send_for_run
 from apps.mcp_bridge.tools import call_tool
 from apps.ops.redis_client import redis_client
 from apps.quotas.periods import period_bounds, period_key
@@ -235,3 +237,17 @@ def test_a_refused_rest_execute_of_a_chart_and_mail_workflow_stores_and_sends_no
     assert Execution.objects.get(id=allowed.json()["execution_id"]).status == "completed"
     assert Artifact.objects.count() == 1
     assert [m["to"] for m in smtp.messages] == [["ada@example.test"]]
+
+
+def test_only_a_run_sends_mail_without_a_principal(acme, smtp, fresh_quota):
+    # when mail is asked for with no principal outside a run
+    with pytest.raises(PermissionDenied):
+        mail_send(principal=None, tenant_id=acme.pk, to=["ada@example.test"], subject="s", body="b", source="test")
+    # then nothing is sent or counted; a run's send names the run instead
+    assert smtp.messages == [] and redis_client().get(fresh_quota) in (None, b"0")
+    sent = mail_send_for_run(
+        run_id="run_x", actor="user:alice", tenant_id=acme.pk, to=["ada@example.test"], subject="s", body="b"
+    )
+    assert sent["accepted"] == ["ada@example.test"] and len(smtp.messages) == 1
+    row = _sent_rows(target=sent["message_id"])[0]
+    assert (row.actor, row.details["run_id"], row.details["source"]) == ("user:alice", "run_x", "email_node")
