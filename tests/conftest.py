@@ -54,14 +54,14 @@ def nexus_world(django_db_setup, django_db_blocker):
     from apps.core.principal import Principal
     from apps.ops.bootstrap import bootstrap
     from apps.tenants.models import Tenant
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
 
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
         bootstrap(default_tenant="default")
         world = {"tenants": {}, "keys": {}}
         for slug in ("acme", "globex"):
-            tenant = Tenant.objects.filter(slug=slug).first() or tenant_create(slug=slug)
+            tenant = Tenant.objects.filter(slug=slug).first() or tenant_create_for_bootstrap(slug=slug)
             connection.set_schema_to_public()
             world["tenants"][slug] = tenant
             system = Principal(

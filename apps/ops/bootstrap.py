@@ -10,7 +10,7 @@ from apps.accounts.models import Role
 from apps.accounts.services import apikey_create, membership_set, user_create
 from apps.core.principal import Principal
 from apps.tenants.models import Tenant
-from apps.tenants.services import public_tenant_ensure, tenant_create
+from apps.tenants.services import public_tenant_ensure, tenant_create_for_bootstrap
 
 ADMIN_USERNAME = "admin"
 
@@ -19,7 +19,7 @@ def bootstrap(*, default_tenant: str = "default") -> dict | None:
     """Create what a fresh installation needs. Returns first credentials only when it created them."""
     connection.set_schema_to_public()
     public_tenant_ensure()
-    tenant = Tenant.objects.filter(slug=default_tenant).first() or tenant_create(
+    tenant = Tenant.objects.filter(slug=default_tenant).first() or tenant_create_for_bootstrap(
         slug=default_tenant, name="Default", plan=settings.NEXUS_DEFAULT_TENANT_PLAN
     )
     connection.set_schema_to_public()

@@ -1,8 +1,8 @@
 """Tenant writes: create (cloning the template schema), suspend, resume, delete, and the public tenant of bootstrap.
 
-Administering tenants is for platform admins only, checked here for every channel. `tenant_create` also accepts
-no principal: that is the in-process caller that installs the platform (bootstrap, test fixtures), never a
-channel; every door passes the principal it authenticated.
+Administering tenants is for platform admins only, checked here for every channel: every door passes the principal
+it authenticated. The one path without a principal says so in its name: `tenant_create_for_bootstrap`, for the
+in-process caller that installs the platform (bootstrap, test fixtures), never a channel.
 """
 
 import re
@@ -66,8 +66,21 @@ def _validated(
     return problems
 
 
-def tenant_create(
+def tenant_create(*, principal: Principal, slug: str, **fields) -> Tenant:
+    """Create a tenant for a platform admin: see `tenant_create_for_bootstrap` for the fields."""
+    require_platform_admin(principal, "tenant.create")
+    return _create(principal=principal, slug=slug, **fields)
+
+
+def tenant_create_for_bootstrap(*, slug: str, **fields) -> Tenant:
+    """`tenant_create` without an access check: for the installation's first tenant (`nexus up`/setup) and test
+    fixtures; the audit row names no caller."""
+    return _create(principal=None, slug=slug, **fields)
+
+
+def _create(
     *,
+    principal: Principal | None,
     slug: str,
     name: str = "",
     plan: str = "standard",
@@ -76,14 +89,11 @@ def tenant_create(
     isolation: str = Isolation.STRICT,
     max_concurrent_runs: int | None = None,
     quota_mail_per_day: int | None = None,
-    principal: Principal | None = None,
 ) -> Tenant:
     """Create a tenant with its domain and schema in one transaction: all of it exists afterwards, or none of it.
 
     The schema is replayed from the template's dump when there is one for the current migrations (tens of ms),
     else migrated (and the dump is built for next time when this runs outside a transaction)."""
-    if principal is not None:
-        require_platform_admin(principal, "tenant.create")
     problems = _validated(
         slug=slug,
         plan=plan,

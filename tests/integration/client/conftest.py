@@ -36,11 +36,11 @@ def sdk_world(nexus_world, django_db_blocker):
     from apps.accounts.services import apikey_create
     from apps.core.principal import Principal
     from apps.tenants.models import Tenant
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
 
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
-        tenant = Tenant.objects.filter(slug=TENANT).first() or tenant_create(slug=TENANT)
+        tenant = Tenant.objects.filter(slug=TENANT).first() or tenant_create_for_bootstrap(slug=TENANT)
         connection.set_schema_to_public()
         system = Principal(
             kind="system", actor="system:test", tenant_id=tenant.pk, tenant_slug=TENANT, role="owner", is_platform_admin=True

@@ -35,10 +35,10 @@ def make_tenant(nexus_world, db):
 
     from apps.accounts.services import apikey_create
     from apps.core.principal import Principal
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
 
     def make(slug: str, **limits):
-        tenant = tenant_create(slug=slug, **limits)
+        tenant = tenant_create_for_bootstrap(slug=slug, **limits)
         connection.set_schema_to_public()
         system = Principal(
             kind="system", actor="system:test", tenant_id=tenant.pk, tenant_slug=slug, role="owner", is_platform_admin=True

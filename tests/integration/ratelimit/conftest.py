@@ -40,13 +40,13 @@ def fresh_tenant(nexus_world, db):
     from apps.ops.metrics import counter_key
     from apps.ops.redis_client import redis_client
     from apps.quotas.limits import limits_invalidate
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
 
     created = []
 
     def make(plan: str = "standard"):
         slug = f"rl-{uuid.uuid4().hex[:10]}"
-        tenant = tenant_create(slug=slug, plan=plan)
+        tenant = tenant_create_for_bootstrap(slug=slug, plan=plan)
         connection.set_schema_to_public()
         system = Principal(
             kind="system", actor="system:test", tenant_id=tenant.pk, tenant_slug=slug, role="owner", is_platform_admin=True

@@ -33,10 +33,10 @@ def transactional_db(django_db_setup, django_db_blocker):
 @pytest.fixture
 def fanout_tenant(nexus_world, transactional_db):
     from apps.tenants.models import Tenant
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
 
     connection.set_schema_to_public()
-    tenant = Tenant.objects.filter(slug=TENANT).first() or tenant_create(slug=TENANT)
+    tenant = Tenant.objects.filter(slug=TENANT).first() or tenant_create_for_bootstrap(slug=TENANT)
     connection.set_tenant(tenant)
     return tenant
 

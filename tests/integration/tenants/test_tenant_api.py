@@ -179,6 +179,8 @@ def test_the_services_check_the_principal_themselves(owner, admin):
     with pytest.raises(PermissionDenied):
         tenant_create(slug="by-owner", principal=owner)
     with pytest.raises(PermissionDenied):
+        tenant_create(slug="by-nobody", principal=None)  # no caller: only tenant_create_for_bootstrap
+    with pytest.raises(PermissionDenied):
         tenant_suspend(principal=owner, slug="acme")
     with pytest.raises(PermissionDenied):
         tenant_resume(principal=owner, slug="acme")
@@ -187,7 +189,7 @@ def test_the_services_check_the_principal_themselves(owner, admin):
     with pytest.raises(ValidationFailed):
         tenant_delete(principal=admin, slug="acme", confirm="")
     assert _state("acme")[0] == (True, "standard") and schema_present("t_acme")
-    assert not Tenant.objects.filter(slug="by-owner").exists()
+    assert not Tenant.objects.filter(slug__in=["by-owner", "by-nobody"]).exists()
 
 
 def test_the_tenant_endpoints_are_in_the_openapi_schema(api):

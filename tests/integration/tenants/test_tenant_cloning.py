@@ -10,7 +10,7 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.tenants import cloning
 from apps.tenants.models import Domain, SchemaDump, Tenant
 from apps.tenants.selectors import tenant_get, tenant_list_all_tenants
-from apps.tenants.services import tenant_create, tenant_delete
+from apps.tenants.services import tenant_create_for_bootstrap, tenant_delete
 from tests.integration.tenants.conftest import applied_migrations, catalog, in_thread, schema_present
 
 # nexus_world creates the first tenants outside any transaction, which builds the template and its dump.
@@ -22,7 +22,7 @@ TEMPLATE = settings.NEXUS_TENANT_TEMPLATE_SCHEMA
 def _create_migrated(slug: str, monkeypatch) -> Tenant:
     monkeypatch.setattr(cloning, "dump_for_creation", lambda: None)
     try:
-        return tenant_create(slug=slug)
+        return tenant_create_for_bootstrap(slug=slug)
     finally:
         monkeypatch.undo()
 
@@ -31,7 +31,7 @@ def test_a_cloned_tenant_has_the_same_catalog_as_a_migrated_one(monkeypatch):
     # given a tenant created the ordinary way (CREATE SCHEMA + every migration) and one replayed from the dump
     migrated = _create_migrated("by-migrating", monkeypatch)
     assert cloning.dump_for_creation() is not None
-    cloned = tenant_create(slug="by-cloning")
+    cloned = tenant_create_for_bootstrap(slug="by-cloning")
 
     # then the two schemas define exactly the same things, under the same names
     migrated_catalog, cloned_catalog = catalog(migrated.schema_name), catalog(cloned.schema_name)
@@ -49,7 +49,7 @@ def test_a_cloned_tenant_is_usable_through_the_api(client, nexus_world):
     from apps.core.principal import Principal
     from tests.integration.conftest import ApiClient
 
-    tenant = tenant_create(slug="fresh-clone", name="Fresh")
+    tenant = tenant_create_for_bootstrap(slug="fresh-clone", name="Fresh")
     system = Principal(kind="system", actor="system:test", tenant_id=tenant.pk, tenant_slug=tenant.slug, role="owner")
     _, raw = apikey_create(principal=system, tenant=tenant, role="owner")
     api = ApiClient(client, raw)
@@ -89,7 +89,7 @@ def test_the_template_is_migrated_with_every_tenant_and_listed_nowhere(admin):
 def test_a_refused_creation_leaves_nothing(slug, error):
     tenants, domains = Tenant.objects.count(), Domain.objects.count()
     with pytest.raises(error):
-        tenant_create(slug=slug)
+        tenant_create_for_bootstrap(slug=slug)
     assert (Tenant.objects.count(), Domain.objects.count()) == (tenants, domains)
     assert not schema_present("t_bad_slug") and not schema_present("t_x")
 
@@ -106,7 +106,7 @@ def test_a_creation_failing_half_way_leaves_no_schema_and_no_rows(monkeypatch):
     monkeypatch.setattr(cloning, "schema_clone", clone_then_fail)
     # when it runs as a real, committing transaction (a thread of its own, outside the test's transaction)
     with pytest.raises(RuntimeError, match="disk full"):
-        in_thread(tenant_create, slug="half-way")
+        in_thread(tenant_create_for_bootstrap, slug="half-way")
     # then nothing of it is left
     assert not schema_present("t_half_way")
     assert not Tenant.objects.filter(slug="half-way").exists()
@@ -118,7 +118,7 @@ def test_two_tenants_created_at_the_same_time(admin):
 
     def create(slug):
         start.wait()
-        return tenant_create(slug=slug)
+        return tenant_create_for_bootstrap(slug=slug)
 
     results: dict = {}
 
@@ -153,7 +153,7 @@ def test_the_same_slug_created_twice_at_once_gives_one_tenant(admin):
     def create():
         start.wait()
         try:
-            return in_thread(tenant_create, slug="twice")
+            return in_thread(tenant_create_for_bootstrap, slug="twice")
         except Exception as error:
             return error
 
@@ -177,11 +177,11 @@ def test_new_migrations_mean_a_new_dump_built_on_the_next_creation(monkeypatch, 
     assert not SchemaDump.objects.filter(key=new_key).exists()
     # then inside a transaction (where pg_dump could not see the work) the schema is migrated instead
     assert cloning.dump_for_creation() is None
-    migrated = tenant_create(slug="while-stale")
+    migrated = tenant_create_for_bootstrap(slug="while-stale")
     assert applied_migrations(migrated.schema_name) == applied_migrations(TEMPLATE)
     # and the next creation outside a transaction builds and stores the new dump, then clones from it
     try:
-        tenant = in_thread(tenant_create, slug="after-migrate")
+        tenant = in_thread(tenant_create_for_bootstrap, slug="after-migrate")
         assert SchemaDump.objects.filter(key=new_key).exists()
         assert in_thread(catalog, tenant.schema_name) == in_thread(catalog, TEMPLATE)
     finally:
@@ -253,7 +253,7 @@ def test_without_pg_dump_tenants_are_still_created_by_migrating(monkeypatch, set
     settings.NEXUS_PG_DUMP = "/nonexistent/pg_dump"
     try:
         # when a tenant is created outside any transaction
-        tenant = in_thread(tenant_create, slug="no-pg-dump")
+        tenant = in_thread(tenant_create_for_bootstrap, slug="no-pg-dump")
         # then it exists, fully migrated, and the reason is logged
         assert in_thread(catalog, tenant.schema_name) == in_thread(catalog, TEMPLATE)
         assert not SchemaDump.objects.filter(key=cloning.dump_key()).exists()
