@@ -7,14 +7,9 @@ from rest_framework.response import Response
 from apps.api.base import ERRORS, TenantApiView
 from apps.api.serializers import ErrorSerializer
 from apps.integrations.models import DeliveryStatus
-from apps.integrations.webhooks import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    delivery_data,
-    delivery_get,
-    delivery_list,
-    delivery_redeliver,
-)
+from apps.integrations.representation import delivery_data
+from apps.integrations.selectors import DEFAULT_LIMIT, MAX_LIMIT, delivery_get, delivery_list
+from apps.integrations.services import delivery_redeliver
 
 
 class DeliveryQuerySerializer(serializers.Serializer):
@@ -26,7 +21,7 @@ class DeliveryQuerySerializer(serializers.Serializer):
 
 
 class DeliverySerializer(serializers.Serializer):
-    """The response shape (apps/integrations/webhooks.py `delivery_data`), for the OpenAPI schema."""
+    """The response shape (apps/integrations/representation.py `delivery_data`), for the OpenAPI schema."""
 
     id = serializers.CharField(help_text="whd_…; also the webhook-id header of every attempt")
     application = serializers.CharField(help_text="app_…")

@@ -10,6 +10,6 @@ class IntegrationsConfig(AppConfig):
         # Every published event goes through the webhook dispatch; events import nothing of integrations.
         # Imported here, not at the top: these import models, which the app registry loads after this module.
         from apps.events.hooks import PublishHook, hook_register
-        from apps.integrations.webhooks import webhook_dispatch, webhook_interested
+        from apps.integrations.subscriptions import webhook_dispatch, webhook_interested
 
         hook_register(PublishHook(name="webhooks", on_publish=webhook_dispatch, interested=webhook_interested))

@@ -8,9 +8,9 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from apps.accounts.access import require
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ValidationFailed
 from apps.core.principal import Principal
-from apps.integrations.models import Application
+from apps.integrations.models import Application, DeliveryStatus, WebhookDelivery
 
 READ_ACTION = "app.read"
 WRITE_ACTION = "app.write"
@@ -78,3 +78,59 @@ def oauth_token_introspect(*, client, token: str) -> dict[str, Any] | None:
         "tenant": app.tenant.slug,
         "role": app.role,
     }
+
+
+# ------------------------------------------------------------------------------------- webhook deliveries
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+_EVENT_FILTER_RE = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
+# The shape of ids (apps/core/ids.py): anything else cannot exist, and is not sent to PostgreSQL (a NUL would fail).
+DELIVERY_ID_RE = re.compile(r"^whd_[0-9a-z]{26}$")
+
+
+def delivery_application(*, principal: Principal, tenant_id: int, app_id: str, action: str) -> Application:
+    return app_access(principal=principal, tenant_id=tenant_id, app_id=app_id, action=action, own=True)
+
+
+def delivery_missing(delivery_id) -> NotFound:
+    return NotFound(f"delivery '{delivery_id}' does not exist", code="delivery_not_found")
+
+
+def delivery_list(
+    *,
+    principal: Principal,
+    tenant_id: int,
+    app_id: str,
+    status: str | None = None,
+    event_type: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[WebhookDelivery]:
+    """An application's deliveries, newest first, without their payloads. `event_type`: a type or `<entity>.*`."""
+    fields: dict[str, str] = {}
+    if status is not None and status not in DeliveryStatus.values:
+        fields["status"] = f"one of {', '.join(DeliveryStatus.values)}"
+    if event_type is not None and not _EVENT_FILTER_RE.match(event_type):
+        fields["event_type"] = "an event type (execution.completed) or <entity>.*"
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        fields["limit"] = f"an integer from 1 to {MAX_LIMIT}"
+    if fields:
+        raise ValidationFailed("invalid delivery filter", fields=fields)
+    app = delivery_application(principal=principal, tenant_id=tenant_id, app_id=app_id, action=READ_ACTION)
+    deliveries = WebhookDelivery.objects.filter(application=app).defer("payload")
+    if status is not None:
+        deliveries = deliveries.filter(status=status)
+    if event_type is not None:
+        if event_type.endswith(".*"):
+            deliveries = deliveries.filter(event_type__startswith=event_type[:-1])
+        else:
+            deliveries = deliveries.filter(event_type=event_type)
+    return list(deliveries.order_by("-created_at", "-id")[:limit])
+
+
+def delivery_get(*, principal: Principal, tenant_id: int, app_id: str, delivery_id: str) -> WebhookDelivery:
+    app = delivery_application(principal=principal, tenant_id=tenant_id, app_id=app_id, action=READ_ACTION)
+    found = DELIVERY_ID_RE.match(delivery_id or "") and WebhookDelivery.objects.filter(id=delivery_id, application=app).first()
+    if not found:
+        raise delivery_missing(delivery_id)
+    return found

@@ -14,7 +14,7 @@ role is at least the application's may change, rotate or revoke it (rotation han
 import re
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
@@ -28,13 +28,14 @@ from apps.audit.recorder import audit_denied, audit_record, json_safe
 from apps.core.cache import cache_forget
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.ids import new_id
+from apps.core.locks import delivery_lock_key
 from apps.core.principal import Principal
 from apps.events.access_notices import access_changed, access_ended
-from apps.integrations.models import Application
+from apps.integrations.delivery import deliveries_enqueue, webhook_deliveries_fail
+from apps.integrations.models import Application, DeliveryStatus, WebhookDelivery
 from apps.integrations.secrets import new_salt, webhook_secret
-from apps.integrations.selectors import WRITE_ACTION, app_access
+from apps.integrations.selectors import DELIVERY_ID_RE, WRITE_ACTION, app_access, delivery_application, delivery_missing
 from apps.integrations.urls_guard import validate_webhook_url
-from apps.integrations.webhooks import webhook_deliveries_fail
 from apps.tenants.models import Tenant
 
 MAX_NAME = 200
@@ -85,7 +86,7 @@ def _webhook_events(value, *, webhook_url: str) -> list[str]:
 
 def _webhook_events_readable(events: list[str], *, tenant: Tenant, role: str, scopes: list[str]) -> None:
     """Refuse a subscription to events the application could not read (its role, narrowed by its scopes):
-    `*` stands for every event it may read, and is filtered per event at delivery (apps/integrations/webhooks.py)."""
+    `*` stands for every event it may read, and is filtered per event at delivery (apps/integrations/subscriptions.py)."""
     reader = Principal(
         kind="application",
         actor="app:new",
@@ -474,3 +475,42 @@ def oauth_token_revoked(*, client_id: str | None, channel: str = "api") -> None:
         details={"client_id": client_id},
         channel=channel,
     )
+
+
+def delivery_redeliver(*, principal: Principal, tenant_id: int, app_id: str, delivery_id: str) -> WebhookDelivery:
+    """Send a delivery again, whatever its state: back to pending with a fresh set of attempts, due now."""
+    app = delivery_application(principal=principal, tenant_id=tenant_id, app_id=app_id, action=WRITE_ACTION)
+    if not DELIVERY_ID_RE.match(delivery_id or ""):
+        raise delivery_missing(delivery_id)
+    if app.revoked_at is not None:
+        raise Conflict(f"application '{app.id}' is revoked", code="application_revoked")
+    if not app.webhook_url:
+        raise Conflict(f"application '{app.id}' has no webhook URL", code="no_webhook_url")
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().filter(id=delivery_id, application=app).first()
+        if delivery is None:
+            raise delivery_missing(delivery_id)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [delivery_lock_key(delivery.id)])
+            if not cursor.fetchone()[0]:
+                raise Conflict("the delivery is being sent right now; try again in a moment", code="delivery_in_flight")
+        previous = {"previous_status": delivery.status, "previous_attempts": delivery.attempts}
+        delivery.status = DeliveryStatus.PENDING
+        delivery.attempts = 0
+        delivery.response_code = None
+        delivery.latency_ms = None
+        delivery.last_error = ""
+        delivery.delivered_at = None
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(
+            update_fields=["status", "attempts", "response_code", "latency_ms", "last_error", "delivered_at", "next_attempt_at"]
+        )
+        audit_record(
+            action="webhook.redelivered",
+            tenant_id=tenant_id,
+            principal=principal,
+            target=delivery.id,
+            details={"application": app.id, "event_id": delivery.event_id, "event_type": delivery.event_type, **previous},
+        )
+        transaction.on_commit(lambda: deliveries_enqueue([delivery.id]), robust=True)
+    return delivery

@@ -1,8 +1,8 @@
-"""Celery tasks for outbound webhooks: thin adapters that take delivery ids and call the webhooks services."""
+"""Celery tasks for outbound webhooks: thin adapters that take delivery ids and call the delivery module."""
 
 from celery import shared_task
 
-from apps.integrations.webhooks import DELIVER_TASK, SWEEP_TASK, deliveries_sweep, delivery_attempt
+from apps.integrations.delivery import DELIVER_TASK, SWEEP_TASK, deliveries_sweep, delivery_attempt
 
 
 @shared_task(name=DELIVER_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)

@@ -5,7 +5,9 @@ from rich.panel import Panel
 from apps.cli.context import table
 from apps.cli.verbs import leaf
 from apps.integrations.models import DeliveryStatus
-from apps.integrations.webhooks import DEFAULT_LIMIT, delivery_data, delivery_list, delivery_redeliver
+from apps.integrations.representation import delivery_data
+from apps.integrations.selectors import DEFAULT_LIMIT, delivery_list
+from apps.integrations.services import delivery_redeliver
 
 
 def register(app_verbs) -> None:

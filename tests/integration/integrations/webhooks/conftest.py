@@ -138,7 +138,7 @@ def receiver():
 @pytest.fixture
 def webhook_queue(settings):
     """Small backoffs, loopback receivers allowed, a queue of the test's own; no cached subscriptions."""
-    from apps.integrations.webhooks import webhook_subscribers_forget
+    from apps.integrations.subscriptions import webhook_subscribers_forget
 
     queue = WebhookQueue(f"webhooks-test-{uuid.uuid4().hex[:12]}")
     settings.NEXUS_WEBHOOK_QUEUE = queue.name
@@ -158,7 +158,7 @@ def make_app(nexus_world):
     from apps.core.ids import new_id
     from apps.integrations.models import Application
     from apps.integrations.secrets import new_salt
-    from apps.integrations.webhooks import webhook_subscribers_forget
+    from apps.integrations.subscriptions import webhook_subscribers_forget
 
     def make(url: str, events=("*",), tenant: str = "acme", name: str = "receiver", **fields) -> Application:
         app = Application.objects.create(

@@ -12,8 +12,9 @@ from apps.core.errors import PermissionDenied
 from apps.core.locks import delivery_lock_key
 from apps.core.principal import Principal
 from apps.events.services import publish
+from apps.integrations.delivery import delivery_attempt
 from apps.integrations.models import WebhookDelivery
-from apps.integrations.webhooks import delivery_attempt, delivery_list
+from apps.integrations.selectors import delivery_list
 from tests.integration.integrations.webhooks.conftest import secret_of
 
 pytestmark = pytest.mark.django_db

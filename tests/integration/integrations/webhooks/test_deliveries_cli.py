@@ -7,8 +7,8 @@ from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.events.services import publish
+from apps.integrations.delivery import delivery_attempt
 from apps.integrations.models import WebhookDelivery
-from apps.integrations.webhooks import delivery_attempt
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,9 @@ from django.utils import timezone
 
 from apps.events.models import Event
 from apps.events.services import publish
+from apps.integrations.delivery import deliveries_sweep, delivery_attempt, webhook_deliveries_fail
 from apps.integrations.models import WebhookDelivery
-from apps.integrations.webhooks import (
-    deliveries_sweep,
-    delivery_attempt,
-    event_type_matches,
-    webhook_deliveries_fail,
-)
+from apps.integrations.subscriptions import event_type_matches
 from apps.ops.metrics import counter_key
 from apps.ops.redis_client import redis_client
 from tests.integration.integrations.webhooks.conftest import secret_of

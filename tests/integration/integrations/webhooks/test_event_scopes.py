@@ -72,7 +72,7 @@ def test_a_star_subscription_receives_only_what_the_scopes_read(
 def test_scopes_narrowed_after_subscribing_narrow_delivery(
     webhook_queue, make_app, nexus_world, django_capture_on_commit_callbacks
 ):
-    from apps.integrations.webhooks import webhook_subscribers_forget
+    from apps.integrations.subscriptions import webhook_subscribers_forget
 
     app = make_app("http://127.0.0.1:9/hooks", ["member.*", "execution.*"])
     Application.objects.filter(pk=app.pk).update(scopes=["executions:read"])  # e.g. a row older than the rule
