@@ -6,7 +6,7 @@ from rest_framework.authentication import BaseAuthentication
 
 class PrincipalAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        principal = getattr(request._request, "principal", None)
+        principal = getattr(request, "principal", None)  # set by the tenant middleware on the Django request
         if principal is None:
             return None
         return (principal, None)

@@ -5,4 +5,4 @@ from rest_framework.permissions import BasePermission
 
 class IsAuthenticatedPrincipal(BasePermission):
     def has_permission(self, request, view) -> bool:
-        return getattr(request._request, "principal", None) is not None
+        return getattr(request, "principal", None) is not None
