@@ -21,6 +21,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_unique")]
 
+    def __str__(self) -> str:
+        return f"user {self.user_id} in tenant {self.tenant_id} as {self.role}"
+
 
 class ApiKey(models.Model):
     """A key is `nxk_<prefix>_<secret>`; only the SHA-256 of the whole key is kept.
@@ -41,6 +44,9 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.role})"
 
 
 class LoginOutcome(models.TextChoices):

@@ -184,9 +184,12 @@ def _check_may_manage(principal: Principal, *, current_role: str | None, new_rol
 
 
 def _keep_an_owner(*, tenant: Tenant, leaving: Membership | None) -> None:
-    if leaving is not None and leaving.role == Role.OWNER:
-        if not Membership.objects.filter(tenant=tenant, role=Role.OWNER).exclude(pk=leaving.pk).exists():
-            raise Conflict(f"tenant '{tenant.slug}' must keep at least one owner", code="last_owner")
+    if (
+        leaving is not None
+        and leaving.role == Role.OWNER
+        and not Membership.objects.filter(tenant=tenant, role=Role.OWNER).exclude(pk=leaving.pk).exists()
+    ):
+        raise Conflict(f"tenant '{tenant.slug}' must keep at least one owner", code="last_owner")
 
 
 def member_add(*, principal: Principal, tenant: Tenant, username: str, role: str) -> Membership:

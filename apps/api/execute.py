@@ -37,7 +37,7 @@ def _parse(body: bytes) -> dict:
     refuse_nul(body, data)
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise ValidationFailed("invalid request", fields={name: "unknown field" for name in unknown})
+        raise ValidationFailed("invalid request", fields=dict.fromkeys(unknown, "unknown field"))
     validated, errors = {}, {}
     for name, field in _FIELDS.items():
         try:

@@ -17,7 +17,7 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: "unknown field" for name in unknown})
+                raise serializers.ValidationError(dict.fromkeys(unknown, "unknown field"))
         return super().to_internal_value(data)
 
 

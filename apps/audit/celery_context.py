@@ -4,6 +4,8 @@ A header carries the id across the broker (set when a task is published from ins
 another task); a task queued by beat gets its own id.
 """
 
+import contextlib
+
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from apps.audit.context import context_reset, context_set, current_context, request_id_from
@@ -36,7 +38,5 @@ def _enter(task_id=None, task=None, **kwargs) -> None:
 def _leave(task_id=None, **kwargs) -> None:
     token = _tokens.pop(task_id, None)
     if token is not None:
-        try:
+        with contextlib.suppress(ValueError):  # reset from another context (a task run eagerly elsewhere): nothing to undo
             context_reset(token)
-        except ValueError:  # reset from another context (a task run eagerly elsewhere): nothing to undo
-            pass

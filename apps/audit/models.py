@@ -78,6 +78,9 @@ class AuditEvent(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.id} {self.action}"
+
 
 @dataclass(slots=True)
 class AuditRow:

@@ -65,10 +65,7 @@ def audit_list(
         rows = rows.filter(action__startswith=action[:-1]) if action.endswith(".*") else rows.filter(action=action)
     if actor:
         rows = rows.filter(actor=actor)
-    if since:
-        rows = rows.filter(**_since_bound(since, scope)).order_by("seq")
-    else:
-        rows = rows.order_by("-seq")
+    rows = rows.filter(**_since_bound(since, scope)).order_by("seq") if since else rows.order_by("-seq")
     return list(rows[:limit])
 
 

@@ -5,7 +5,7 @@ name with the schema it must run in (the tenant-aware Celery app switches the wo
 """
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
@@ -46,10 +46,8 @@ def tasks_send(
 
 def task_wait(task_id: str, *, timeout_s: float) -> None:
     """Wait until task `task_id` has finished (whatever its outcome) or `timeout_s` has passed."""
-    try:
+    with suppress(CeleryTimeout):
         AsyncResult(task_id, app=celery_app).get(timeout=timeout_s, propagate=False, disable_sync_subtasks=False)
-    except CeleryTimeout:
-        pass
 
 
 @contextmanager

@@ -42,3 +42,6 @@ class DatasetRow(models.Model):
     class Meta:
         ordering = ["dataset", "position"]
         constraints = [models.UniqueConstraint(fields=["dataset", "position"], name="dataset_row_position")]
+
+    def __str__(self) -> str:
+        return f"row {self.position} of {self.dataset_id}"

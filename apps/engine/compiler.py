@@ -300,10 +300,7 @@ class _Compiler:
         ctx = CompileContext(node_id=node_id, prefix=f"{prefix}.config", node_ids=known, limits=self.limits)
         compiled: Any = None
         try:
-            if node_type.compile is None:
-                compiled = copy.deepcopy(config)
-            else:
-                compiled = node_type.compile(config, ctx)
+            compiled = copy.deepcopy(config) if node_type.compile is None else node_type.compile(config, ctx)
         except ConfigError as exc:
             ctx.error(exc.field, exc.message)
         except Exception as exc:

@@ -457,10 +457,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         str_type = type(f_self)
         is_format_map = value.__name__ == "format_map"
         formatter: GuardedFormatter | GuardedEscapeFormatter
-        if isinstance(f_self, Markup):
-            formatter = GuardedEscapeFormatter(self, escape=f_self.escape)
-        else:
-            formatter = GuardedFormatter(self)
+        formatter = GuardedEscapeFormatter(self, escape=f_self.escape) if isinstance(f_self, Markup) else GuardedFormatter(self)
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
             if is_format_map:

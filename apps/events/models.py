@@ -17,3 +17,6 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["session_id", "id"], name="event_session", condition=models.Q(session_id__isnull=False)),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type}"

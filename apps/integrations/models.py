@@ -46,6 +46,9 @@ class Application(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "revoked_at"], name="integ_app_tenant_live")]
 
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
@@ -78,3 +81,6 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["application", "-created_at"], name="integ_delivery_app_recent"),
             models.Index(fields=["status", "next_attempt_at"], name="integ_delivery_due"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.event_type} ({self.status})"

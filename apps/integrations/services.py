@@ -346,13 +346,12 @@ def app_rotate(
     working at once in this process and within NEXUS_AUTH_CACHE_S everywhere. Returns the new secrets.
     """
     require(principal, WRITE_ACTION, tenant_id=tenant.pk)
-    if credentials is not None:
-        if (
-            not isinstance(credentials, (list, tuple))
-            or not credentials
-            or not all(isinstance(c, str) and c in CREDENTIALS for c in credentials)
-        ):
-            raise ValidationFailed("invalid credentials", fields={"credentials": f"a non-empty list of {', '.join(CREDENTIALS)}"})
+    if credentials is not None and (
+        not isinstance(credentials, (list, tuple))
+        or not credentials
+        or not all(isinstance(c, str) and c in CREDENTIALS for c in credentials)
+    ):
+        raise ValidationFailed("invalid credentials", fields={"credentials": f"a non-empty list of {', '.join(CREDENTIALS)}"})
     with transaction.atomic():
         app = app_access(principal=principal, tenant_id=tenant.pk, app_id=app_id, action=WRITE_ACTION, for_update=True)
         _live(app)

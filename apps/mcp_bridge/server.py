@@ -178,7 +178,7 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
 def _no_header_schema(name: str) -> None:
     """2026-07-28 `Mcp-Param-*` header validation: no tool declares header-mirrored parameters, so there is
     nothing to check; saying so keeps the SDK from running tools/list before every tools/call."""
-    return None
+    return
 
 
 def build_server() -> Server:

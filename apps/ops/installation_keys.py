@@ -9,6 +9,7 @@ processes may start at once: each writes its own temporary file and links it int
 everyone reads the winner), readable by the owner only (mode 600).
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -60,10 +61,9 @@ def installation_keys(*, data_dir: Path) -> dict[str, str]:
             json.dump(keys, handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
-        try:
+        # Another process started at the same moment and won (FileExistsError): use its keys.
+        with contextlib.suppress(FileExistsError):
             os.link(temporary, path)  # atomic and exclusive: a complete file or none, and never replaced
-        except FileExistsError:
-            pass  # another process started at the same moment and won: use its keys
     finally:
         os.unlink(temporary)
     return _read(path)

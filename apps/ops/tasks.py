@@ -1,5 +1,6 @@
 """Worker liveness: each Celery worker reports itself to Redis every few seconds while it runs."""
 
+import contextlib
 import threading
 
 from celery.signals import worker_ready, worker_shutdown
@@ -15,10 +16,8 @@ def _start_heartbeat(sender=None, **kwargs) -> None:
 
     def beat() -> None:
         while not _stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # Redis down: health shows it; keep trying
                 worker_heartbeat(hostname)
-            except Exception:  # Redis down: health shows it; keep trying
-                pass
             _stop.wait(WORKER_TTL_S / 3)
 
     threading.Thread(target=beat, name="nexus-heartbeat", daemon=True).start()
@@ -27,7 +26,5 @@ def _start_heartbeat(sender=None, **kwargs) -> None:
 @worker_shutdown.connect
 def _stop_heartbeat(sender=None, **kwargs) -> None:
     _stop.set()
-    try:
+    with contextlib.suppress(Exception):
         worker_gone(sender.hostname)
-    except Exception:
-        pass

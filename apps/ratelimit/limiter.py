@@ -150,9 +150,8 @@ class RedisLimiter:
     def check(self, limits: Sequence[Limit], *, tenant: str = "", cost: int = 1) -> Decision | None:
         """Charge `cost` to every limit if all of them admit it, else to none. None when Redis is unreachable
         (fail open). `tenant` labels a refusal in nexus_rate_limited_total (empty when there is none)."""
-        if self._down_until:
-            if time.monotonic() < self._down_until:
-                return None
+        if self._down_until and time.monotonic() < self._down_until:
+            return None
         command_key = (tuple(limits), tenant, cost)
         command = self._commands.get(command_key)
         if command is None:

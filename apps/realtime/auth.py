@@ -85,9 +85,13 @@ def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None
         return CLOSE_FORBIDDEN, reason
     if "api_key" in notice and principal.api_key_id == notice["api_key"]:
         return CLOSE_UNAUTHENTICATED, reason
-    if "application" in notice and principal.application_id == notice["application"]:
-        if reason != "tokens_revoked" or principal.api_key_id is None:  # rotated tokens leave the key alone
-            return CLOSE_UNAUTHENTICATED, reason
+    # Rotated OAuth2 tokens leave the application's API key alone.
+    if (
+        "application" in notice
+        and principal.application_id == notice["application"]
+        and (reason != "tokens_revoked" or principal.api_key_id is None)
+    ):
+        return CLOSE_UNAUTHENTICATED, reason
     if "user" in notice and principal.user_id == notice["user"] and not principal.is_platform_admin:
         return CLOSE_FORBIDDEN, reason
     return None

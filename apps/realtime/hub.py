@@ -33,6 +33,7 @@ The hub also keeps the presence flag (apps/events/presence.py) of tenants with t
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -307,10 +308,8 @@ class Hub:
                 logger.warning("event hub: could not free a socket's slot: %r", error)
             if not self._slots and self._slot_client is not None:  # no sockets: hold no connection
                 client, self._slot_client = self._slot_client, None
-                try:
+                with contextlib.suppress(Exception):
                     await client.aclose()
-                except Exception:
-                    pass
 
     async def _slots_renew(self) -> None:
         async with self._slot_lock:

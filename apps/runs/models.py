@@ -78,6 +78,9 @@ class Execution(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
 
 _insert_plan: tuple[str, list] | None = None
 

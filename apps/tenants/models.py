@@ -63,3 +63,6 @@ class SchemaDump(models.Model):
     migrations = models.JSONField()
     sql = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

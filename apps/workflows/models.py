@@ -38,6 +38,9 @@ class WorkflowVersion(models.Model):
         ordering = ["workflow", "number"]
         constraints = [models.UniqueConstraint(fields=["workflow", "number"], name="version_number_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.workflow_id} v{self.number}"
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise ValueError("a workflow version is immutable; create a new version instead")
@@ -54,3 +57,6 @@ class Deployment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workflow", "environment"], name="deployment_env_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} in {self.environment}"

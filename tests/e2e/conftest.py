@@ -1,6 +1,7 @@
 """E2E fixtures: a real `nexus up` (HAProxy, granian, daphne, Celery) on free loopback ports and a database of its own,
 copied from a migrated template database."""
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -66,10 +67,8 @@ def template_database() -> str:
             for stale, comment in rows:
                 picked = float(comment.removeprefix("picked ")) if comment.startswith("picked ") else 0.0
                 if stale != name and time.time() - picked > TEMPLATE_KEEP_S:
-                    try:
+                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # being copied after all: a later session drops it
                         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
-                    except psycopg.errors.ObjectInUse:
-                        pass  # being copied after all; a later session drops it
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_TEMPLATE_LOCK_ID])
     return name

@@ -3,6 +3,7 @@ it registers an application, authenticates with its API key and with OAuth2, bur
 recovers by waiting `Retry-After` (through the Python client in clients/python), and receives every run's
 event as a signed Standard Webhooks delivery — including the ones sent while its receiver was down."""
 
+import contextlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,10 +82,8 @@ def receiver():
     receiver = Receiver()
     receiver.start()
     yield receiver
-    try:
+    with contextlib.suppress(Exception):
         receiver.stop()
-    except Exception:
-        pass
 
 
 def test_an_application_bursts_past_its_limit_and_receives_every_run_as_a_signed_webhook(nexus, receiver):
@@ -118,7 +117,8 @@ def test_an_application_bursts_past_its_limit_and_receives_every_run_as_a_signed
         try:
             result = by_key.workflows.execute("integration-hello", {"name": f"n{n}"})
         except RateLimitError as limited:
-            assert limited.retry_after is not None and 0 < limited.retry_after <= 60, limited
+            # A refusal is one allowed outcome of each call, not the only one.
+            assert limited.retry_after is not None and 0 < limited.retry_after <= 60, limited  # noqa: PT017
             refusals.append(limited)
             time.sleep(limited.retry_after)
             result = by_key.workflows.execute("integration-hello", {"name": f"n{n}"})  # waiting is enough

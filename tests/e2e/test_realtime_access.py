@@ -46,23 +46,23 @@ def test_revoking_a_key_on_the_cli_closes_its_socket_and_nothing_follows(nexus):
 
     async def scenario():
         headers = {"Authorization": f"Bearer {key['key']}"}
-        async with websockets.connect(_ws(nexus, "/ws/tenant/"), additional_headers=headers) as ws:
-            async with websockets.connect(
-                _ws(nexus, "/ws/tenant/"), additional_headers={"Authorization": f"Bearer {owner}"}
-            ) as kept:
-                started = time.monotonic()
-                revoked_at = await asyncio.to_thread(_run_cli, nexus, "apikey", "revoke", key["id"])
-                # Right after the revocation: an event the revoked socket must never see.
-                status, _ = http("POST", f"{api}/workflows/", {"slug": "after-revoke", "template": "basic"}, key=owner)
-                assert status == 201
-                code, events = await _closed(ws, timeout=5)
-                closed_at = time.monotonic()
-                assert code == 4401
-                assert closed_at - revoked_at < 2.0, f"closed {closed_at - revoked_at:.2f} s after the CLI returned"
-                assert closed_at - started < 2.0 + (revoked_at - started)
-                assert [e for e in events if e["type"] == "workflow.created"] == []
-                created = json.loads(await asyncio.wait_for(kept.recv(), timeout=5))
-                assert (created["type"], created["data"]["slug"]) == ("workflow.created", "after-revoke")
+        async with (
+            websockets.connect(_ws(nexus, "/ws/tenant/"), additional_headers=headers) as ws,
+            websockets.connect(_ws(nexus, "/ws/tenant/"), additional_headers={"Authorization": f"Bearer {owner}"}) as kept,
+        ):
+            started = time.monotonic()
+            revoked_at = await asyncio.to_thread(_run_cli, nexus, "apikey", "revoke", key["id"])
+            # Right after the revocation: an event the revoked socket must never see.
+            status, _ = http("POST", f"{api}/workflows/", {"slug": "after-revoke", "template": "basic"}, key=owner)
+            assert status == 201
+            code, events = await _closed(ws, timeout=5)
+            closed_at = time.monotonic()
+            assert code == 4401
+            assert closed_at - revoked_at < 2.0, f"closed {closed_at - revoked_at:.2f} s after the CLI returned"
+            assert closed_at - started < 2.0 + (revoked_at - started)
+            assert [e for e in events if e["type"] == "workflow.created"] == []
+            created = json.loads(await asyncio.wait_for(kept.recv(), timeout=5))
+            assert (created["type"], created["data"]["slug"]) == ("workflow.created", "after-revoke")
         # and the key opens nothing any more
         async with websockets.connect(_ws(nexus, f"/ws/tenant/?token={key['key']}")) as again:
             code, _ = await _closed(again, timeout=5)

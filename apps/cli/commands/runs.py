@@ -51,7 +51,8 @@ def test_workflow(ctx, options) -> None:
     if options["suite"]:
         if options["input"] is not None:
             raise ValidationFailed("give --input or --suite, not both", fields={"suite": "conflicts with --input"})
-        return run_test_suite(ctx, options)
+        run_test_suite(ctx, options)
+        return
     inputs = parse_json_option(options["input"] or "{}", name="input")
     execution = run_start(
         principal=ctx.principal,

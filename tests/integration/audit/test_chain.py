@@ -29,7 +29,8 @@ def _record(n: int = 1, **fields) -> list[AuditEvent]:
 def _sql_fails(sql: str, params=(), *, declare: str | None = None) -> str:
     """Run `sql` in a savepoint, after declaring the setting `declare` as the sealer or pruner does, and return
     the database's error message (the test fails if there is none)."""
-    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
+    # The setting must be declared inside the same savepoint as the statement that fails.
+    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:  # noqa: PT012
         if declare:
             cursor.execute("SELECT set_config(%s, 'on', true)", [declare])
         cursor.execute(sql, params)

@@ -47,9 +47,8 @@ def app_role(nexus_world):
 
 
 def _refused(params: dict, statement: str) -> str:
-    with psycopg.connect(**params, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
-            conn.execute(statement)
+    with psycopg.connect(**params, autocommit=True) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
+        conn.execute(statement)
     return str(refused.value).splitlines()[0]
 
 
@@ -77,12 +76,10 @@ def test_the_serving_role_writes_audit_rows_but_cannot_delete_or_edit_them(app_r
             " VALUES (%s, now(), 0, 'system', 'system', 'cli', 'test.inserted', '', 'success', '', '{}')",
             [row_id],
         )
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only: DELETE"):
-            with conn.transaction():
-                conn.execute(f"DELETE FROM {TABLE} WHERE id = %s", [row_id])  # noqa: S608
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only: UPDATE"):
-            with conn.transaction():
-                conn.execute(f"UPDATE {TABLE} SET actor = 'someone-else' WHERE id = %s", [row_id])  # noqa: S608
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only: DELETE"), conn.transaction():
+            conn.execute(f"DELETE FROM {TABLE} WHERE id = %s", [row_id])  # noqa: S608
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only: UPDATE"), conn.transaction():
+            conn.execute(f"UPDATE {TABLE} SET actor = 'someone-else' WHERE id = %s", [row_id])  # noqa: S608
         assert conn.execute(f"SELECT actor FROM {TABLE} WHERE id = %s", [row_id]).fetchone() == ("system",)  # noqa: S608
         conn.rollback()
 

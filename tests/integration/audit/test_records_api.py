@@ -112,7 +112,8 @@ def test_a_denial_outlives_the_transaction_that_refused_it(owner, acme, audit_ro
     from apps.workflows.services import workflow_create
 
     viewer = Principal(kind="api_key", actor="apikey:test-viewer", tenant_id=acme.pk, tenant_slug="acme", role="viewer")
-    with pytest.raises(PermissionDenied), transaction.atomic():
+    # The first write must share the transaction that the refusal rolls back.
+    with pytest.raises(PermissionDenied), transaction.atomic():  # noqa: PT012
         workflow_create(principal=owner, tenant_id=acme.pk, slug="rolled-back", template="basic")
         workflow_create(principal=viewer, tenant_id=acme.pk, slug="refused", template="basic")
 

@@ -138,9 +138,11 @@ def test_an_oauth2_token_can_be_narrowed_to_some_scopes(nexus, register, live_se
 
 def test_a_wrong_client_secret_is_an_authentication_error(register, live_server):
     app = register()
-    with NexusClient(live_server.url, oauth=ClientCredentials(app.client_id, "not-the-secret")) as client:
-        with pytest.raises(AuthenticationError) as refused:
-            client.workflows.list()
+    with (
+        NexusClient(live_server.url, oauth=ClientCredentials(app.client_id, "not-the-secret")) as client,
+        pytest.raises(AuthenticationError) as refused,
+    ):
+        client.workflows.list()
     assert (refused.value.status, refused.value.code) == (401, "invalid_client")
 
 

@@ -78,7 +78,8 @@ def _keep_test_connection(monkeypatch):
     monkeypatch.setattr("apps.mcp_bridge.server.close_old_connections", lambda: None)
 
 
-def test_the_websocket_accepts_a_token_and_refuses_a_revoked_one(register, token_for, oauth, _keep_test_connection):
+@pytest.mark.usefixtures("_keep_test_connection")
+def test_the_websocket_accepts_a_token_and_refuses_a_revoked_one(register, token_for, oauth):
     from apps.realtime.routing import websocket_application
 
     app = register(name="socket", scopes=["executions:read"])
@@ -104,7 +105,8 @@ def test_the_websocket_accepts_a_token_and_refuses_a_revoked_one(register, token
     assert async_to_sync(outcome)(token) == 4401
 
 
-def test_mcp_accepts_a_token_and_applies_its_scopes(register, token_for, _keep_test_connection):
+@pytest.mark.usefixtures("_keep_test_connection")
+def test_mcp_accepts_a_token_and_applies_its_scopes(register, token_for):
     from apps.mcp_bridge.asgi import McpApp
 
     app = register(name="mcp", scopes=["workflows:read"])

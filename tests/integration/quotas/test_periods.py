@@ -10,25 +10,67 @@ from apps.quotas.periods import period_bounds, period_key
 @pytest.mark.parametrize(
     ("moment", "period", "key", "start", "end"),
     [
-        (datetime(2026, 11, 24, 14, 1, tzinfo=UTC), "month", "2026-11", datetime(2026, 11, 1), datetime(2026, 12, 1)),
+        (
+            datetime(2026, 11, 24, 14, 1, tzinfo=UTC),
+            "month",
+            "2026-11",
+            datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
+        ),
         (
             datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC),
             "month",
             "2026-11",
-            datetime(2026, 11, 1),
-            datetime(2026, 12, 1),
+            datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
         ),
-        (datetime(2026, 12, 1, tzinfo=UTC), "month", "2026-12", datetime(2026, 12, 1), datetime(2027, 1, 1)),
-        (datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), "month", "2026-12", datetime(2026, 12, 1), datetime(2027, 1, 1)),
-        (datetime(2028, 2, 29, 12, tzinfo=UTC), "month", "2028-02", datetime(2028, 2, 1), datetime(2028, 3, 1)),
-        (datetime(2026, 11, 24, 14, 1, tzinfo=UTC), "day", "2026-11-24", datetime(2026, 11, 24), datetime(2026, 11, 25)),
-        (datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), "day", "2026-12-31", datetime(2026, 12, 31), datetime(2027, 1, 1)),
-        (datetime(2028, 2, 28, 23, tzinfo=UTC), "day", "2028-02-28", datetime(2028, 2, 28), datetime(2028, 2, 29)),
+        (
+            datetime(2026, 12, 1, tzinfo=UTC),
+            "month",
+            "2026-12",
+            datetime(2026, 12, 1, tzinfo=UTC),
+            datetime(2027, 1, 1, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
+            "month",
+            "2026-12",
+            datetime(2026, 12, 1, tzinfo=UTC),
+            datetime(2027, 1, 1, tzinfo=UTC),
+        ),
+        (
+            datetime(2028, 2, 29, 12, tzinfo=UTC),
+            "month",
+            "2028-02",
+            datetime(2028, 2, 1, tzinfo=UTC),
+            datetime(2028, 3, 1, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 11, 24, 14, 1, tzinfo=UTC),
+            "day",
+            "2026-11-24",
+            datetime(2026, 11, 24, tzinfo=UTC),
+            datetime(2026, 11, 25, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
+            "day",
+            "2026-12-31",
+            datetime(2026, 12, 31, tzinfo=UTC),
+            datetime(2027, 1, 1, tzinfo=UTC),
+        ),
+        (
+            datetime(2028, 2, 28, 23, tzinfo=UTC),
+            "day",
+            "2028-02-28",
+            datetime(2028, 2, 28, tzinfo=UTC),
+            datetime(2028, 2, 29, tzinfo=UTC),
+        ),
     ],
 )
 def test_period_key_and_bounds(moment, period, key, start, end):
     assert period_key(moment, period) == key
-    assert period_bounds(moment, period) == (start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+    assert period_bounds(moment, period) == (start, end)
 
 
 def test_the_period_is_taken_in_utc():

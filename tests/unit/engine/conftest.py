@@ -41,4 +41,4 @@ def hello_definition() -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _public_schema_after_test() -> None:
     """Shadows tests/conftest.py's autouse fixture of the same name: engine tests never touch Django."""
-    return None
+    return

@@ -74,10 +74,11 @@ def test_random_graphs_run_in_dependency_order_or_are_rejected_for_cycles(graph:
     try:
         workflow = compile_workflow(definition, limits=Limits(max_parallel_nodes=parallel))
     except DefinitionError as exc:
-        assert not is_acyclic(size, edges)
+        # A refusal is one of the two outcomes this property allows.
+        assert not is_acyclic(size, edges)  # noqa: PT017
         named = [CYCLE_IN_MESSAGE.search(error["message"]) for error in exc.errors]
         cycles = [match.group(1).split(" -> ") for match in named if match]
-        assert cycles, exc.errors
+        assert cycles, exc.errors  # noqa: PT017
         for cycle in cycles:
             assert cycle[0] == cycle[-1]
             for source, target in zip(cycle, cycle[1:], strict=False):
