@@ -93,9 +93,8 @@ class _LeanSocket(asyncio.Protocol):
                 self.on_text(payload, now)
             elif opcode == 0x9:
                 self.transport.write(_client_frame(0xA, payload))
-            elif opcode == 0x8:
-                if not self.closed.done():
-                    self.closed.set_result(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005)
+            elif opcode == 0x8 and not self.closed.done():
+                self.closed.set_result(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005)
         self.buffer = buffer
 
     def connection_lost(self, error) -> None:

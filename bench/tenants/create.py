@@ -94,7 +94,7 @@ def main() -> int:
         try:
             for slug in slugs:
                 started = time.perf_counter()
-                tenant_create(slug=slug)
+                tenant_create(principal=admin, slug=slug)
                 creating.append((time.perf_counter() - started) * 1000)
         finally:
             for slug in slugs:
@@ -106,7 +106,7 @@ def main() -> int:
 
     background = [f"bench-{run}-bg-{i}" for i in range(args.existing)]
     for slug in background:
-        tenant_create(slug=slug)
+        tenant_create(principal=admin, slug=slug)
     existing = Tenant.objects.real().count()
     try:
         clone_create, clone_delete = create_many("clone")

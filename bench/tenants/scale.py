@@ -46,7 +46,7 @@ def main() -> int:
 
     from apps.accounts.services import apikey_create
     from apps.core.principal import Principal
-    from apps.tenants.services import tenant_create
+    from apps.tenants.services import tenant_create_for_bootstrap
     from apps.workflows.services import workflow_create, workflow_deploy
     from nexus_site.wsgi import application
 
@@ -54,7 +54,7 @@ def main() -> int:
 
     def add_tenant(slug: str) -> str:
         connection.set_schema_to_public()
-        tenant = tenant_create(slug=slug)
+        tenant = tenant_create_for_bootstrap(slug=slug)
         principal = Principal(
             kind="system", actor="bench", tenant_id=tenant.pk, tenant_slug=slug, role="owner", is_platform_admin=True
         )

@@ -131,16 +131,16 @@ def main() -> int:
     from apps.events.services import publish
     from apps.integrations.models import Application, WebhookDelivery
     from apps.integrations.secrets import new_salt, webhook_secret
-    from apps.integrations.webhooks import webhook_subscribers_forget
+    from apps.integrations.subscriptions import webhook_subscribers_forget
     from apps.tenants.models import Tenant
-    from apps.tenants.services import public_tenant_ensure, tenant_create
+    from apps.tenants.services import public_tenant_ensure, tenant_create_for_bootstrap
     from nexus_site.celery import app as celery_app
 
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     call_command("migrate_schemas", interactive=False, verbosity=0)
     connection.set_schema_to_public()
     public_tenant_ensure()
-    tenant = Tenant.objects.filter(slug="bench-webhooks").first() or tenant_create(slug="bench-webhooks")
+    tenant = Tenant.objects.filter(slug="bench-webhooks").first() or tenant_create_for_bootstrap(slug="bench-webhooks")
     connection.set_schema_to_public()
     Application.objects.filter(tenant=tenant).delete()
     salt = new_salt()
