@@ -1,12 +1,11 @@
 """The artifacts port a workflow run uses: store files it makes (charts, reports), load them (mail attachments)."""
 
-from django.db import connection
-
 from apps.artifacts.selectors import artifact_content
 from apps.artifacts.services import artifact_create, artifact_store
 from apps.core.errors import ApplicationError
 from apps.core.principal import Principal
 from apps.engine import NodeError
+from apps.tenants.connection import current_owner, current_schema, use_tenant
 
 
 class ArtifactsPort:
@@ -18,11 +17,11 @@ class ArtifactsPort:
         self.principal = principal
         self.source = source
         # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
-        self._tenant = connection.tenant
+        self._tenant = current_owner()
 
     def _in_run_schema(self) -> None:
-        if connection.schema_name != self._tenant.schema_name:
-            connection.set_tenant(self._tenant)
+        if current_schema() != self._tenant.schema_name:
+            use_tenant(self._tenant)
 
     def store(self, *, name: str, content_type: str, data: bytes, node_id: str | None = None) -> dict:
         self._in_run_schema()

@@ -11,8 +11,7 @@ hook wants a type before paying for the event. It must be cheap: hooks answer fr
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
-
+from apps.tenants.connection import current_schema, current_tenant
 from apps.tenants.models import Tenant
 
 
@@ -53,9 +52,9 @@ def connection_tenant() -> tuple[int | None, str]:
     that way after a task, and the tenant middleware keeps a connection already in the right schema): then the
     tenant is read by its schema name, so hooks never see an event without its tenant.
     """
-    tenant = connection.tenant
-    if getattr(tenant, "pk", None) is not None:
+    tenant = current_tenant()
+    if tenant is not None and tenant.pk is not None:
         return tenant.pk, tenant.slug
-    schema = connection.schema_name
+    schema = current_schema()
     found = Tenant.objects.filter(schema_name=schema).exclude(schema_name="public").values_list("pk", "slug").first()
-    return (found[0], found[1]) if found else (None, getattr(tenant, "slug", schema))
+    return (found[0], found[1]) if found else (None, tenant.slug if tenant is not None else schema)

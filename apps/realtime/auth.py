@@ -14,7 +14,6 @@ recorded as `access.denied` when it refuses) decides, the same way each time, wh
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.db import connection
 
 from apps.accounts.credentials import asgi_headers, credential_from_headers
 from apps.accounts.selectors import principal_from_credential
@@ -22,6 +21,7 @@ from apps.core.cache import cache_forget
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.principal import Principal
 from apps.events.selectors import event_stream_require
+from apps.tenants.connection import use_public
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -41,7 +41,7 @@ def _resolve(raw: str):
     try:
         return principal_from_credential(raw)
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 def _resolve_all(raws: list[str]) -> dict[str, tuple | ApplicationError]:

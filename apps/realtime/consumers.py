@@ -29,7 +29,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import connection
 
 from apps.accounts.access import can_read_event
 from apps.core.errors import ApplicationError, PermissionDenied
@@ -47,6 +46,7 @@ from apps.realtime.auth import (
 )
 from apps.realtime.hub import HubUnavailable, TooManyConnections, hub
 from apps.runs.selectors import run_get
+from apps.tenants.connection import use_public, use_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ REPLAY_PAGE = 500
 def _replay(tenant, principal, *, since: str, session_id: str | None, execution_id: str | None) -> list[dict] | None:
     """One page of the stored events after `since`, oldest first; None when the principal (as a re-check
     meanwhile resolved it) may no longer stream them."""
-    connection.set_tenant(tenant)
+    use_tenant(tenant)
     try:
         return event_replay(
             principal=principal,
@@ -74,13 +74,13 @@ def _replay(tenant, principal, *, since: str, session_id: str | None, execution_
     except PermissionDenied:
         return None
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 def _admission(tenant, principal, *, session_id: str | None, run_id: str | None) -> tuple[int, str] | None:
     """(close code, reason) when `principal` may not stream this target: 4403 refused (recorded as
     `access.denied`), 4404 with the reason when the session or run is not live in the caller's tenant."""
-    connection.set_tenant(tenant)
+    use_tenant(tenant)
     try:
         event_stream_require(principal=principal, tenant_id=tenant.pk)
         if session_id is not None:
@@ -93,7 +93,7 @@ def _admission(tenant, principal, *, session_id: str | None, run_id: str | None)
     except ApplicationError as error:
         return CLOSE_NOT_FOUND, error.code
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 class EventStreamConsumer(AsyncWebsocketConsumer):

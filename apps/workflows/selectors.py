@@ -7,6 +7,7 @@ from apps.accounts.access import require
 from apps.core.cache import TTLCache
 from apps.core.errors import NotFound
 from apps.core.principal import Principal
+from apps.tenants.connection import current_schema
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
 
@@ -62,7 +63,7 @@ target_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S, topics=("deploy
 
 def deployment_target(*, ref: str, environment: str) -> tuple[str, str, str, int] | None:
     """(workflow id, slug, version id, version number) deployed to `environment`, or None."""
-    cache_key = (connection.schema_name, environment, ref)
+    cache_key = (current_schema(), environment, ref)
     target = target_cache.get(cache_key)
     if target is None:
         with connection.cursor() as cursor:
