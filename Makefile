@@ -15,6 +15,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy apps
 
 format: setup
 	$(BIN)/ruff format .
