@@ -1,5 +1,7 @@
 """REST API for datasets: list, upload (JSON rows or a CSV body), show, page rows, query, delete."""
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -36,7 +38,8 @@ class CsvTextParser(BaseParser):
 
     media_type = "text/csv"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> str:
+    # The stubs type parse() as returning a mapping; DRF puts whatever a parser returns into request.data.
+    def parse(self, stream, media_type=None, parser_context=None) -> str:  # type: ignore[override]
         limit = max_bytes()
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
@@ -83,13 +86,17 @@ class UploadQuerySerializer(serializers.Serializer):
 class DatasetQuerySerializer(StrictSerializer):
     """Shapes are checked by the query itself, so the API and workflows report the same errors."""
 
+    # The ignores: djangorestframework-stubs type a JSONField's default as a mapping, but a JSON field holds any JSON
+    # value (a list, a number), and DRF takes any default.
     filters = serializers.JSONField(
-        required=False, default=list, help_text='[{"field", "op": eq|ne|lt|lte|gt|gte|in|contains, "value"}]'
+        required=False,
+        default=list,  # type: ignore[arg-type]
+        help_text='[{"field", "op": eq|ne|lt|lte|gt|gte|in|contains, "value"}]',
     )
-    group_by = serializers.JSONField(required=False, default=list, help_text="field names")
-    aggregates = serializers.JSONField(required=False, default=list, help_text='[{"fn": count|sum|avg|min|max, "field", "as"}]')
-    order_by = serializers.JSONField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')
-    limit = serializers.JSONField(required=False, default=1000, help_text="1 to 10000")
+    group_by = serializers.JSONField(required=False, default=list, help_text="field names")  # type: ignore[arg-type]
+    aggregates = serializers.JSONField(required=False, default=list, help_text='[{"fn": count|sum|avg|min|max, "field", "as"}]')  # type: ignore[arg-type]
+    order_by = serializers.JSONField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')  # type: ignore[arg-type]
+    limit = serializers.JSONField(required=False, default=1000, help_text="1 to 10000")  # type: ignore[arg-type]
 
 
 QUERY_EXAMPLE = OpenApiExample(
@@ -167,7 +174,8 @@ class DatasetRowsView(TenantApiView):
     def put(self, request, ref: str):
         options = self.validated(UploadQuerySerializer, request.query_params)
         if request.content_type.split(";")[0].strip().lower() == CsvTextParser.media_type:
-            source = {"csv_text": request.data if isinstance(request.data, str) else ""}  # an empty body parses as {}
+            # an empty body parses as {}
+            source: dict[str, Any] = {"csv_text": request.data if isinstance(request.data, str) else ""}
         else:
             _check_body_size(request)
             source = {"rows": request.data}

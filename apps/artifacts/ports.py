@@ -9,12 +9,23 @@ from apps.tenants.connection import current_owner, current_schema, use_tenant
 
 
 class ArtifactsPort:
-    """A run's port (`execution_id`), or a principal's asking for one node directly (`principal`, `source`): its
-    files are then stored by `artifact_create`, which checks `artifact.create` and audits each one."""
+    """A run's port (`execution_id`), or a principal's asking for one node directly in a tenant (`principal`,
+    `tenant_id`, `source`): its files are then stored by `artifact_create`, which checks `artifact.create` and
+    audits each one."""
 
-    def __init__(self, *, execution_id: str | None = None, principal: Principal | None = None, source: str = ""):
+    def __init__(
+        self,
+        *,
+        execution_id: str | None = None,
+        principal: Principal | None = None,
+        tenant_id: int | None = None,
+        source: str = "",
+    ):
+        if (principal is None) != (tenant_id is None):
+            raise TypeError("a principal's artifacts port names its tenant: pass principal and tenant_id together")
         self.execution_id = execution_id
         self.principal = principal
+        self.tenant_id = tenant_id
         self.source = source
         # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
         self._tenant = current_owner()
@@ -28,10 +39,10 @@ class ArtifactsPort:
         if isinstance(data, str):  # SVG, CSV and JSON are often built as text
             data = data.encode()
         try:
-            if self.principal is not None:
+            if self.principal is not None and self.tenant_id is not None:
                 artifact = artifact_create(
                     principal=self.principal,
-                    tenant_id=self._tenant.pk,
+                    tenant_id=self.tenant_id,
                     name=name,
                     content_type=content_type,
                     data=data,

@@ -19,7 +19,7 @@ from apps.tenants.models import Tenant
 class PublishHook:
     name: str
     # (event in the DESIGN §8 shape, tenant id): called in the publishing transaction.
-    on_publish: Callable[[dict, int], None]
+    on_publish: Callable[[dict, int], object]  # what it returns is not used
     # (tenant id, event type or `<entity>.*`): would on_publish act on such an event?
     interested: Callable[[int, str], bool]
 

@@ -78,7 +78,7 @@ def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tu
 
 def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None:
     """(close code, reason) when an access notice of this socket's tenant ends `principal`'s access."""
-    reason = notice.get("reason")
+    reason: str = notice.get("reason") or ""
     if reason == "application_changed":  # decided by resolving the credential again (notice_rechecks)
         return None
     if reason in ("tenant_suspended", "tenant_deleted"):

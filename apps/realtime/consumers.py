@@ -25,6 +25,7 @@ answer with a pong is dropped.
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -47,6 +48,22 @@ from apps.realtime.auth import (
 from apps.realtime.hub import HubUnavailable, TooManyConnections, hub
 from apps.runs.selectors import run_get
 from apps.tenants.connection import use_public, use_tenant
+
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+
+    from apps.core.principal import Principal
+    from apps.tenants.models import Tenant
+
+    class EventScope(_ChannelScope, total=False):
+        """The scope as apps/realtime/auth.py's middleware leaves it: the credential, and whom and which tenant it
+        names (or why not)."""
+
+        credential: str
+        principal: Principal
+        tenant: Tenant
+        auth_error: str
+
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +116,9 @@ def _admission(tenant, principal, *, session_id: str | None, run_id: str | None)
 class EventStreamConsumer(AsyncWebsocketConsumer):
     """The shared flow: authenticate, authorize, check the target, join the hub, replay, then stream."""
 
-    channel_layer_alias = None  # live events come from the hub: no channel-layer channel per socket
+    scope: "EventScope"
+    # The stubs type the alias as a str; None names no layer, which channels answers with no channel per socket.
+    channel_layer_alias = None  # type: ignore[assignment]  # live events come from the hub: no channel-layer channel
     marks_presence = False
     session_id: str | None = None
     execution_id: str | None = None
@@ -111,7 +130,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.readable: dict[str, bool] = {}  # event type -> may this socket's principal read it
         self.replayed: set[str] = set()
         self.backlog: list[tuple[dict, str]] | None = []  # live events held back until the replay is sent
-        since = (parse_qs(self.scope.get("query_string", b"").decode()).get("since") or [None])[0]
+        since: str | None = next(iter(parse_qs(self.scope.get("query_string", b"").decode()).get("since", [])), None)
         refusal = await self.refusal(since)
         if refusal is None:
             try:
@@ -191,7 +210,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             return None
         if not self.may_read(event["type"]):
             return None
-        return self.base_send({"type": "websocket.send", "text": text})
+        return self.send(text_data=text)
 
     def may_read(self, event_type: str) -> bool:
         readable = self.readable.get(event_type)

@@ -30,7 +30,7 @@ from apps.runs.queues import queue_for, tenant_slot_take
 from apps.runs.waits import wait_slot_take
 from apps.tenants.connection import current_owner, current_schema, require_current_tenant, use_tenant
 from apps.workflows.compiled import compiled_version, definition_tests
-from apps.workflows.selectors import deployment_target, version_definition, workflow_get
+from apps.workflows.selectors import deployment_target, version_definition, workflow_get, workflow_latest_version
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _resolve(*, principal: Principal, tenant_id: int, ref: str, environment: str
         raise ValidationFailed("workflow is required", fields={"workflow": "required"})
     if environment is None:  # a test run: the latest version, deployed or not
         workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=ref, action="workflow.test")
-        version = workflow.latest_version
+        version = workflow_latest_version(workflow)
         return workflow.id, workflow.slug, version.id, version.number
     require(principal, "workflow.execute", tenant_id=tenant_id)
     target = deployment_target(ref=ref, environment=environment)
@@ -163,7 +163,7 @@ def _events_wanted(session_id: str | None) -> bool:
     return subscribers_present(tenant_slug) or hooks_interested(tenant_id, "execution.*")
 
 
-_FINISHED_EVENTS = {
+_FINISHED_EVENTS: dict[str, str] = {
     Status.COMPLETED: "execution.completed",
     Status.COMPLETED_WITH_RECOVERY: "execution.completed",
     Status.FAILED: "execution.failed",
@@ -281,14 +281,16 @@ def run_execute(*, run_id: str) -> str:
 
 
 def _cancel_checker(run_id: str):
-    state = {"next": 0.0, "cancelled": False}
+    next_poll = 0.0
+    cancelled = False
 
     def should_cancel() -> bool:
+        nonlocal next_poll, cancelled
         now = time.monotonic()
-        if not state["cancelled"] and now >= state["next"]:
-            state["next"] = now + _CANCEL_POLL_S
-            state["cancelled"] = Execution.objects.filter(id=run_id, cancel_requested=True).exists()
-        return state["cancelled"]
+        if not cancelled and now >= next_poll:
+            next_poll = now + _CANCEL_POLL_S
+            cancelled = Execution.objects.filter(id=run_id, cancel_requested=True).exists()
+        return cancelled
 
     return should_cancel
 
@@ -403,11 +405,8 @@ def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Executio
 def run_suite(*, principal: Principal, tenant_id: int, workflow_ref: str, suite: str | None, channel: str) -> dict:
     """Run the test cases of the workflow's latest version (those of `suite`, or all) and compare."""
     workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=workflow_ref, action="workflow.test")
-    cases = [
-        case
-        for case in definition_tests(workflow.latest_version.definition)
-        if suite is None or case.get("suite", "integration") == suite
-    ]
+    latest = workflow_latest_version(workflow)
+    cases = [case for case in definition_tests(latest.definition) if suite is None or case.get("suite", "integration") == suite]
     results = []
     for case in cases:
         execution = run_start(
@@ -433,7 +432,7 @@ def run_suite(*, principal: Principal, tenant_id: int, workflow_ref: str, suite:
     passed = sum(1 for r in results if r["status"] == "passed")
     return {
         "workflow": workflow.slug,
-        "version": workflow.latest_version.number,
+        "version": latest.number,
         "suite": suite,
         "passed": passed,
         "failed": len(results) - passed,

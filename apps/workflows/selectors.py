@@ -5,7 +5,7 @@ from django.db import connection
 
 from apps.accounts.access import require
 from apps.core.cache import TTLCache
-from apps.core.errors import NotFound
+from apps.core.errors import Conflict, NotFound
 from apps.core.principal import Principal
 from apps.tenants.connection import current_schema
 from apps.workflows.compiled import compile_definition
@@ -16,6 +16,15 @@ def _by_ref(queryset, ref: str):
     if ref.startswith("wf_"):
         return queryset.filter(id=ref)
     return queryset.filter(slug=ref)
+
+
+def workflow_latest_version(workflow: Workflow) -> WorkflowVersion:
+    """The workflow's latest version. Every workflow is created with its first one (the column is nullable only
+    because the workflow row is written before it), so a missing one is a Conflict, never an AttributeError."""
+    version = workflow.latest_version
+    if version is None:
+        raise Conflict(f"workflow '{workflow.slug}' has no version", code="workflow_without_version")
+    return version
 
 
 def workflow_get(*, principal: Principal, tenant_id: int, ref: str, action: str = "workflow.read") -> Workflow:

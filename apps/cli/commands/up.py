@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -36,7 +37,7 @@ def register(verbs) -> None:
 def ensure_database() -> None:
     """Create the configured database when it does not exist yet (zero-configuration first start)."""
     db = settings.DATABASES["default"]
-    params = {
+    params: dict[str, Any] = {
         "host": db["HOST"] or "127.0.0.1",
         "port": db["PORT"] or 5432,
         "user": db["USER"] or "postgres",
