@@ -40,11 +40,13 @@ def _smtp_server():
 
 @pytest.fixture
 def smtp(_smtp_server, settings):
-    """The SMTP server, emptied, with Django's mail going to it (not pytest-django's in-memory outbox)."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    """The SMTP server, emptied, with the platform's mail going to it (not the local outbox, nor pytest-django's
+    in-memory mailbox)."""
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"
+    settings.EMAIL_BACKEND = "apps.mail.backends.SmtpBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = _smtp_server.port
-    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     _smtp_server.messages.clear()
     return _smtp_server

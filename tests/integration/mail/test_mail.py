@@ -87,6 +87,8 @@ def test_every_message_sent_leaves_one_audit_row_from_either_door(owner, acme, m
         "attachments": 0,
         "run_id": execution.id,
         "source": "email_node",
+        "delivered_to": f"smtp://127.0.0.1:{smtp.port}",
+        "mail_id": execution.outputs["sent"]["mail_id"],
     }
     [tool_row] = _sent_rows(target=report.structured["message_id"])
     assert (tool_row.tenant_id, tool_row.actor) == (acme.pk, "apikey:test-mcp")
@@ -97,6 +99,8 @@ def test_every_message_sent_leaves_one_audit_row_from_either_door(owner, acme, m
         "attachments": 0,
         "run_id": None,
         "source": "send_email_report",
+        "delivered_to": f"smtp://127.0.0.1:{smtp.port}",
+        "mail_id": report.structured["mail_id"],
     }
     assert redis_client().get(fresh_quota) == b"2"
 
