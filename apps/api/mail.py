@@ -20,6 +20,13 @@ class MailListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
+    def to_internal_value(self, data):
+        # DRF reads `?execution=` as no filter at all; the schema says minLength 1, so an empty filter is a 400.
+        blank = {name: "may not be blank" for name in ("execution", "workflow", "status") if data.get(name, None) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
 
 class MailAttachmentSerializer(serializers.Serializer):
     name = serializers.CharField()
