@@ -10,6 +10,12 @@ from apps.quotas.periods import period_key
 from apps.quotas.services import mail_counter_key
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class SmtpServer:
     """Keeps every message it receives: `messages` is a list of {"to": [...], "message": email.message.Message}."""
 
@@ -26,9 +32,7 @@ class SmtpServer:
                 server.messages.append({"to": envelope.rcpt_tos, "message": email.message_from_bytes(envelope.content)})
                 return "250 OK"
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
