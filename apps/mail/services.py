@@ -30,6 +30,7 @@ from apps.mail.models import MailMessage, MailStatus
 from apps.mail.transport import mail_delivers, mail_transport
 from apps.quotas.limits import tenant_limits
 from apps.quotas.services import MAIL_SENT_ACTION, mail_quota_consume, mail_quota_release
+from apps.tenants.guard import require_schema
 
 # What a principal needs to send mail itself, outside a run (apps/accounts/access.py).
 MAIL_SEND_ACTION = "mail.send"
@@ -146,6 +147,7 @@ def _send(
     workflow_slug: str | None,
     source: str,
 ) -> dict:
+    require_schema(tenant_id)  # the outbox entry goes into the connection's schema: it must be this tenant's
     recipients = [*to, *cc]
     allowed = settings.NEXUS_MAIL_ALLOWED_RECIPIENTS
     refused = [address for address in recipients if not recipient_allowed(address, allowed)]
