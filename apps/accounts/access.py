@@ -30,6 +30,8 @@ ACTIONS: dict[str, str] = {
     "artifact.read": "viewer",
     "artifact.create": "operator",
     "mail.send": "operator",
+    # The outbox holds whole messages (recipients, bodies): those who may send mail may read what was sent.
+    "mail.read": "operator",
     "audit.read": "admin",
     "app.read": "admin",
     "app.write": "admin",

@@ -23,6 +23,7 @@ SCOPES: dict[str, tuple[str, frozenset[str]]] = {
     "datasets:read": ("read and query datasets", frozenset({"dataset.read"})),
     "datasets:write": ("upload and change datasets", frozenset({"dataset.write"})),
     "artifacts:read": ("read and download artifacts", frozenset({"artifact.read"})),
+    "mail:read": ("read the mail the tenant sent or captured in its outbox", frozenset({"mail.read"})),
     "apps:read": ("read API applications and their webhook deliveries", frozenset({"app.read"})),
     "apps:write": ("register, change, rotate and revoke API applications", frozenset({"app.write"})),
     "apikeys:read": ("list API keys", frozenset({"apikey.read"})),

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.api import applications, artifacts, datasets, executions, sessions, webhooks, workflows
+from apps.api import applications, artifacts, datasets, executions, mail, sessions, webhooks, workflows
 from apps.api.audit import AuditListView
 from apps.api.auth import LoginView, RefreshView
 from apps.api.execute import workflow_execute
@@ -31,6 +31,8 @@ urlpatterns = [
     path("v1/artifacts/", artifacts.ArtifactListView.as_view()),
     path("v1/artifacts/<str:artifact_id>/", artifacts.ArtifactDetailView.as_view()),
     path("v1/artifacts/<str:artifact_id>/download/", artifacts.ArtifactDownloadView.as_view()),
+    path("v1/mail/", mail.MailListView.as_view()),
+    path("v1/mail/<str:mail_id>/", mail.MailDetailView.as_view()),
     path("v1/audit/", AuditListView.as_view()),
     path("v1/tenants/", TenantListView.as_view()),
     path("v1/tenants/<str:slug>/", TenantDetailView.as_view()),

@@ -361,8 +361,18 @@ _REPORTS = [
         },
         output_schema={
             "type": "object",
-            "properties": {"message_id": {"type": "string"}, "accepted": {"type": "array", "items": {"type": "string"}}},
-            "required": ["message_id", "accepted"],
+            "properties": {
+                "message_id": {"type": "string"},
+                "accepted": {"type": "array", "items": {"type": "string"}},
+                "attachments": {"type": "integer", "minimum": 0},
+                "delivered_to": {
+                    "type": "string",
+                    "description": "`local outbox` when no mail server is configured (read it with GET /api/v1/mail/), "
+                    "else the server (smtp://host:port)",
+                },
+                "mail_id": {"type": "string", "description": "the message in the tenant's outbox (msg_…)"},
+            },
+            "required": ["message_id", "accepted", "attachments", "delivered_to", "mail_id"],
         },
         read_only=False,
         destructive=False,

@@ -6,7 +6,7 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 
-PREFIXES = frozenset({"wf", "wfv", "run", "ses", "app", "evt", "aud", "whd", "key", "dep", "ds", "art"})
+PREFIXES = frozenset({"wf", "wfv", "run", "ses", "app", "evt", "aud", "whd", "key", "dep", "ds", "art", "msg"})
 
 
 _last = 0

@@ -6,6 +6,7 @@ from apps.core.errors import ApplicationError
 from apps.engine import NodeError
 from apps.events.hooks import connection_tenant
 from apps.mail.services import mail_send, mail_send_for_run
+from apps.tenants.connection import current_owner, current_schema, use_tenant
 
 
 class MailPort:
@@ -14,19 +15,32 @@ class MailPort:
     retried; a mail server's failure (`email_failed`) may be."""
 
     def __init__(
-        self, *, artifacts, run_id: str | None = None, actor: str | None = None, principal=None, source: str = "email_node"
+        self,
+        *,
+        artifacts,
+        run_id: str | None = None,
+        workflow_id: str | None = None,
+        workflow_slug: str | None = None,
+        actor: str | None = None,
+        principal=None,
+        source: str = "email_node",
     ):
         self.artifacts = artifacts
         self.source = source
         self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.workflow_slug = workflow_slug
         self.actor = actor
         self.principal = principal
+        self._tenant = current_owner()
         # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
         self.tenant_id = connection_tenant()[0]
 
     def send(self, *, to, cc=(), subject: str, body: str, html: str | None = None, attachment_ids=()) -> dict:
         if self.tenant_id is None:
             raise NodeError("port_unavailable", "mail is sent for a tenant, and this run is in none", retryable=False)
+        if current_schema() != self._tenant.schema_name:  # the outbox is in the run's schema
+            use_tenant(self._tenant)
         try:
             attachments = [self.artifacts.load(artifact_id) for artifact_id in attachment_ids or ()]
             message: dict[str, Any] = {
@@ -37,10 +51,13 @@ class MailPort:
                 "body": body,
                 "html": html,
                 "attachments": attachments,
+                "attachment_ids": list(attachment_ids or ()),
                 "source": self.source,
             }
             if self.principal is not None:  # asked for directly (an MCP agent)
                 return mail_send(principal=self.principal, **message)
-            return mail_send_for_run(run_id=self.run_id, actor=self.actor, **message)
+            return mail_send_for_run(
+                run_id=self.run_id, workflow_id=self.workflow_id, workflow_slug=self.workflow_slug, actor=self.actor, **message
+            )
         except ApplicationError as error:
             raise NodeError(error.code, error.detail, retryable=error.code == "email_failed") from None

@@ -58,7 +58,13 @@ def ports_for(execution, *, run_child: Callable) -> dict:
     return {
         "datasets": DatasetsPort(),
         "artifacts": artifacts,
-        "mail": MailPort(artifacts=artifacts, run_id=execution.id, actor=execution.actor),
+        "mail": MailPort(
+            artifacts=artifacts,
+            run_id=execution.id,
+            workflow_id=execution.workflow_id,
+            workflow_slug=execution.workflow_slug,
+            actor=execution.actor,
+        ),
         "events": EventsPort(source=execution.channel, session_id=execution.session_id, execution_id=execution.id),
         "workflows": WorkflowsPort(parent=execution, run_child=run_child),
     }

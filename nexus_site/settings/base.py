@@ -126,6 +126,7 @@ TENANT_APPS = [
     "apps.nexus_sessions",
     "apps.datasets",
     "apps.artifacts",
+    "apps.mail",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -370,14 +371,35 @@ NEXUS_DATASET_MAX_BYTES = env.int("NEXUS_DATASET_MAX_BYTES", default=20_000_000)
 NEXUS_DATASET_QUERY_TIMEOUT_MS = env.int("NEXUS_DATASET_QUERY_TIMEOUT_MS", default=10_000)
 NEXUS_ARTIFACT_MAX_BYTES = env.int("NEXUS_ARTIFACT_MAX_BYTES", default=10_000_000)
 
-# Outbound email (the `email` node): SMTP on this machine unless told otherwise.
-EMAIL_BACKEND = env("NEXUS_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env("NEXUS_EMAIL_HOST", default="127.0.0.1")
-EMAIL_PORT = env.int("NEXUS_EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env("NEXUS_EMAIL_USER", default="")
-EMAIL_HOST_PASSWORD = env("NEXUS_EMAIL_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("NEXUS_EMAIL_TLS", default=False)
-EMAIL_TIMEOUT = env.int("NEXUS_EMAIL_TIMEOUT", default=10)
+# Outbound email (apps/mail): where the `email` node's and MCP send_email_report's messages go. NEXUS_SMTP_URL
+# (apps/mail/smtp_url.py) or the older NEXUS_EMAIL_* variables name an SMTP server; with neither, nothing leaves
+# the machine: each message is captured in the tenant's local outbox (`nexus mail list`, GET /api/v1/mail/), so a
+# zero-configuration platform runs mail-sending workflows to the end. NEXUS_MAIL_TRANSPORT forces the choice:
+# `outbox`, or `smtp` (Django's EMAIL_BACKEND, for a settings module that configures EMAIL_* itself).
+from apps.mail.smtp_url import smtp_url_settings  # noqa: E402
+
+NEXUS_SMTP_URL = env("NEXUS_SMTP_URL", default="")
+_smtp = smtp_url_settings(NEXUS_SMTP_URL) if NEXUS_SMTP_URL else {}
+_SMTP_BACKEND = "apps.mail.backends.SmtpBackend"
+EMAIL_BACKEND = _SMTP_BACKEND if _smtp else env("NEXUS_EMAIL_BACKEND", default=_SMTP_BACKEND)
+EMAIL_HOST = _smtp.get("EMAIL_HOST") or env("NEXUS_EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = _smtp.get("EMAIL_PORT") or env.int("NEXUS_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = _smtp["EMAIL_HOST_USER"] if _smtp else env("NEXUS_EMAIL_USER", default="")
+EMAIL_HOST_PASSWORD = _smtp["EMAIL_HOST_PASSWORD"] if _smtp else env("NEXUS_EMAIL_PASSWORD", default="")
+EMAIL_USE_TLS = _smtp["EMAIL_USE_TLS"] if _smtp else env.bool("NEXUS_EMAIL_TLS", default=False)
+EMAIL_USE_SSL = _smtp.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _smtp.get("EMAIL_TIMEOUT") or env.int("NEXUS_EMAIL_TIMEOUT", default=10)
+EMAIL_SSL_CERTFILE = _smtp.get("EMAIL_SSL_CERTFILE")
+EMAIL_SSL_KEYFILE = _smtp.get("EMAIL_SSL_KEYFILE")
+NEXUS_SMTP_CA_FILE = _smtp.get("NEXUS_SMTP_CA_FILE")
+_smtp_configured = bool(NEXUS_SMTP_URL) or any(env.str(name, default="") for name in ("NEXUS_EMAIL_HOST", "NEXUS_EMAIL_BACKEND"))
+NEXUS_MAIL_TRANSPORT = env("NEXUS_MAIL_TRANSPORT", default="smtp" if _smtp_configured else "outbox")
+if NEXUS_MAIL_TRANSPORT not in ("outbox", "smtp"):
+    raise ImproperlyConfigured("NEXUS_MAIL_TRANSPORT must be outbox or smtp")
+# Messages kept in each tenant's outbox (captured and sent alike): past it, the oldest go as new ones come in.
+NEXUS_MAIL_OUTBOX_MAX = env.int("NEXUS_MAIL_OUTBOX_MAX", default=1000)
+if NEXUS_MAIL_OUTBOX_MAX < 1:
+    raise ImproperlyConfigured("NEXUS_MAIL_OUTBOX_MAX must be 1 or more")
 DEFAULT_FROM_EMAIL = env("NEXUS_EMAIL_FROM", default="nexus@localhost")
 # Mail a tenant may send (the `email` node and MCP send_email_report, apps/mail): messages per UTC day (0: none;
 # a tenant's own quota_mail_per_day overrides it), and the recipients allowed: exact addresses and `@domain`

@@ -32,6 +32,7 @@ API_CASES = [
     ("list datasets", "get", "/api/v1/datasets/", None, "viewer"),
     ("upload dataset", "post", "/api/v1/datasets/", {"name": "nums", "rows": [{"n": 1}]}, "developer"),
     ("list artifacts", "get", "/api/v1/artifacts/", None, "viewer"),
+    ("list mail", "get", "/api/v1/mail/", None, "operator"),
     # API applications: admins and owners (`{app}` is an application of acme, registered by its owner)
     ("list apps", "get", "/api/v1/apps/", None, "admin"),
     ("register app", "post", "/api/v1/apps/", {"name": "matrix"}, "admin"),
@@ -117,6 +118,7 @@ CLI_CASES = [
     ("app list", ["app", "list"], "admin"),
     ("app register", ["app", "register", "--name", "cli"], "admin"),
     ("dataset list", ["dataset", "list"], "viewer"),
+    ("mail list", ["mail", "list"], "operator"),
 ]
 
 

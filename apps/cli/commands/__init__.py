@@ -7,6 +7,7 @@ from apps.cli.commands import (
     audit,
     datasets,
     health,
+    mail,
     mcp,
     runs,
     sessions,
@@ -16,4 +17,4 @@ from apps.cli.commands import (
     workflows,
 )
 
-GROUPS = [workflows, runs, apikeys, applications, tenants, health, up, datasets, artifacts, users, mcp, sessions, audit]
+GROUPS = [workflows, runs, apikeys, applications, tenants, health, up, datasets, artifacts, mail, users, mcp, sessions, audit]

@@ -125,7 +125,12 @@ EMAIL_NODE = NodeType(
     compile=_compile_email,
     run=_run_email,
     pure=False,
-    output='What the mail service returns, e.g. `{"message_id": "<…@nexus.local>", "accepted": ["ada@example.com"]}`.',
+    output=(
+        'What the mail service returns, e.g. `{"message_id": "<…@nexus.local>", "accepted": ["ada@example.com"], '
+        '"attachments": 1, "delivered_to": "local outbox", "mail_id": "msg_…"}`: `delivered_to` is `local outbox` '
+        "when no mail server is configured (the message is kept for `nexus mail list`), else the server "
+        "(`smtp://host:port`)."
+    ),
     errors={
         "invalid_address": "a recipient rendered to something that is not one address",
         "too_many_recipients": f"more than {MAX_RECIPIENTS} recipients in `to` and `cc` together",

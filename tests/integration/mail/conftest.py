@@ -3,6 +3,17 @@
 import socket
 
 import pytest
+from django.utils import timezone
+
+from apps.ops.redis_client import redis_client
+from apps.quotas.periods import period_key
+from apps.quotas.services import mail_counter_key
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class SmtpServer:
@@ -21,9 +32,7 @@ class SmtpServer:
                 server.messages.append({"to": envelope.rcpt_tos, "message": email.message_from_bytes(envelope.content)})
                 return "250 OK"
 
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
@@ -32,19 +41,30 @@ class SmtpServer:
 
 
 @pytest.fixture(scope="module")
-def _smtp_server():
+def smtp_server():
     server = SmtpServer()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def smtp(_smtp_server, settings):
-    """The SMTP server, emptied, with Django's mail going to it (not pytest-django's in-memory outbox)."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+def smtp(smtp_server, settings):
+    """The SMTP server, emptied, with the platform's mail going to it (not the local outbox, nor pytest-django's
+    in-memory mailbox)."""
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"
+    settings.EMAIL_BACKEND = "apps.mail.backends.SmtpBackend"
     settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = _smtp_server.port
-    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    _smtp_server.messages.clear()
-    return _smtp_server
+    smtp_server.messages.clear()
+    return smtp_server
+
+
+@pytest.fixture
+def fresh_quota(acme):
+    """Today's mail counter of acme at 0 (sent-mail audit rows of earlier tests are committed: they would seed it)."""
+    key = mail_counter_key(acme.pk, period_key(timezone.now(), "day"))
+    redis_client().set(key, 0, ex=3600)
+    yield key
+    redis_client().delete(key)

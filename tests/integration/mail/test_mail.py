@@ -12,7 +12,7 @@ from apps.mail.services import mail_send, mail_send_for_run
 from apps.mcp_bridge.tools import call_tool
 from apps.ops.redis_client import redis_client
 from apps.quotas.periods import period_bounds, period_key
-from apps.quotas.services import _mails_sent, mail_counter_key
+from apps.quotas.services import _mails_sent
 from apps.runs.models import Execution
 from apps.runs.services import run_execute, run_start
 from apps.workflows.services import workflow_create, workflow_deploy
@@ -37,15 +37,6 @@ MAILER = {
 def mailer(owner, acme):
     workflow_create(principal=owner, tenant_id=acme.pk, slug="mailer", definition=MAILER)
     workflow_deploy(principal=owner, tenant_id=acme.pk, ref="mailer")
-
-
-@pytest.fixture
-def fresh_quota(acme):
-    """Today's mail counter of acme at 0 (sent-mail audit rows of earlier tests are committed: they would seed it)."""
-    key = mail_counter_key(acme.pk, period_key(timezone.now(), "day"))
-    redis_client().set(key, 0, ex=3600)
-    yield key
-    redis_client().delete(key)
 
 
 def _run(owner, acme, to: str) -> Execution:
@@ -87,6 +78,8 @@ def test_every_message_sent_leaves_one_audit_row_from_either_door(owner, acme, m
         "attachments": 0,
         "run_id": execution.id,
         "source": "email_node",
+        "delivered_to": f"smtp://127.0.0.1:{smtp.port}",
+        "mail_id": execution.outputs["sent"]["mail_id"],
     }
     [tool_row] = _sent_rows(target=report.structured["message_id"])
     assert (tool_row.tenant_id, tool_row.actor) == (acme.pk, "apikey:test-mcp")
@@ -97,6 +90,8 @@ def test_every_message_sent_leaves_one_audit_row_from_either_door(owner, acme, m
         "attachments": 0,
         "run_id": None,
         "source": "send_email_report",
+        "delivered_to": f"smtp://127.0.0.1:{smtp.port}",
+        "mail_id": report.structured["mail_id"],
     }
     assert redis_client().get(fresh_quota) == b"2"
 

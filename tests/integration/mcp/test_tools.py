@@ -115,7 +115,8 @@ def test_workflow_tool_arguments_are_checked_against_the_input_schema(acme, prin
     assert Execution.objects.count() == 0
 
 
-def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello, mailoutbox):
+def test_a_viewer_can_list_and_describe_but_not_run(acme, principal, hello, mailoutbox, settings):
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"  # Django's backend: pytest-django's in-memory mailbox
     viewer = principal(role="viewer")
     listed = _call(viewer, acme, "list_workflows", {})
     assert not listed.is_error and [w["tool"] for w in listed.structured["workflows"]] == ["workflow_hello-world"]
@@ -220,7 +221,8 @@ def test_compute_metrics_runs_the_metrics_node(acme, principal):
     assert unknown.is_error and "field" in unknown.text
 
 
-def test_chart_then_email_with_the_chart_attached(acme, principal, mailoutbox):
+def test_chart_then_email_with_the_chart_attached(acme, principal, mailoutbox, settings):
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"  # Django's backend: pytest-django's in-memory mailbox
     operator = principal(role="operator")
     rows = [{"name": "Acme", "revenue": 120}, {"name": "Globex", "revenue": 80}]
     chart = _call(
@@ -247,9 +249,11 @@ def test_chart_then_email_with_the_chart_attached(acme, principal, mailoutbox):
     assert message.body == "{{ see attached }}"  # the caller's text, never a template
     assert [(name, kind) for name, _, kind in message.attachments] == [("chart.png", "image/png")]
     assert sent.structured["accepted"] == ["boss@example.test"]
+    assert sent.structured["delivered_to"] == "django.core.mail.backends.locmem.EmailBackend"
 
 
-def test_email_with_another_tenants_artifact_fails_and_sends_nothing(acme, principal, nexus_world, mailoutbox):
+def test_email_with_another_tenants_artifact_fails_and_sends_nothing(acme, principal, nexus_world, mailoutbox, settings):
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"  # Django's backend: pytest-django's in-memory mailbox
     from apps.artifacts.ports import ArtifactsPort
 
     globex = nexus_world["tenants"]["globex"]
@@ -294,7 +298,8 @@ def test_every_platform_tool_has_a_strict_object_input_schema():
         assert spec.input_schema["type"] == "object" and spec.input_schema.get("additionalProperties") is False, spec.name
 
 
-def test_refused_chart_and_email_calls_are_audited_denials_and_store_and_send_nothing(acme, principal, mailoutbox):
+def test_refused_chart_and_email_calls_are_audited_denials_and_store_and_send_nothing(acme, principal, mailoutbox, settings):
+    settings.NEXUS_MAIL_TRANSPORT = "smtp"  # Django's backend: pytest-django's in-memory mailbox
     from apps.audit.models import AuditEvent
 
     viewer = principal(role="viewer")
