@@ -12,16 +12,16 @@ from rest_framework.views import APIView
 
 from apps.accounts.services import token_refresh, user_login
 from apps.api.base import validated
-from apps.api.serializers import ErrorSerializer
+from apps.api.serializers import ErrorSerializer, RequestSerializer
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(RequestSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
     tenant = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="required if in several tenants")
 
 
-class RefreshSerializer(serializers.Serializer):
+class RefreshSerializer(RequestSerializer):
     refresh = serializers.CharField(max_length=4096)
 
 

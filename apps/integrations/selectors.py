@@ -84,7 +84,7 @@ def oauth_token_introspect(*, client, token: str) -> dict[str, Any] | None:
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_EVENT_FILTER_RE = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
+EVENT_FILTER_RE = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
 # The shape of ids (apps/core/ids.py): anything else cannot exist, and is not sent to PostgreSQL (a NUL would fail).
 DELIVERY_ID_RE = re.compile(r"^whd_[0-9a-z]{26}$")
 
@@ -110,7 +110,7 @@ def delivery_list(
     fields: dict[str, str] = {}
     if status is not None and status not in DeliveryStatus.values:
         fields["status"] = f"one of {', '.join(DeliveryStatus.values)}"
-    if event_type is not None and not _EVENT_FILTER_RE.match(event_type):
+    if event_type is not None and not EVENT_FILTER_RE.match(event_type):
         fields["event_type"] = "an event type (execution.completed) or <entity>.*"
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         fields["limit"] = f"an integer from 1 to {MAX_LIMIT}"

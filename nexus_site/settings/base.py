@@ -352,6 +352,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant workflow platform: one workflow, every channel.",
     "VERSION": NEXUS_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # A PATCH body is documented as its serializer declares it (SessionUpdate requires `metadata`), not as a
+    # "Patched…" copy with every field made optional.
+    "COMPONENT_SPLIT_PATCH": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",  # tags and default operation ids from the resource: workflows, sessions, …
     # Several response fields are called `status`: each choice set gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
