@@ -21,10 +21,14 @@ class RequestSerializer(serializers.Serializer):
     # PATCH with nothing to change is refused), and fields that may not come together.
     schema_min_properties: int = 0
     schema_exclusive: tuple[str, ...] = ()
+    # Fields whose surrounding spaces are dropped before the value is checked (their schema says so in a pattern).
+    trimmed_fields: tuple[str, ...] = ()
 
     def get_fields(self):
         fields = super().get_fields()
-        for field in fields.values():  # a value is kept as sent: " " is not blank, and " x" is not "x"
+        for name, field in fields.items():  # a value is kept as sent: " " is not blank, and " x" is not "x"
+            if name in self.trimmed_fields:
+                continue
             for one in (field, getattr(field, "child", None)):
                 if isinstance(one, serializers.CharField):
                     one.trim_whitespace = False
@@ -47,7 +51,7 @@ class RequestSerializer(serializers.Serializer):
 
 def json_type_error(field: serializers.Field, value) -> str | None:
     """Why `value` (parsed JSON) is not of the type `field` documents, or None. Null is the field's own business."""
-    if value is None:
+    if value is None or isinstance(field, StrictBooleanField | StrictCharField):  # these check it themselves
         return None
     if isinstance(field, serializers.BooleanField):
         return None if isinstance(value, bool) else "must be true or false"
