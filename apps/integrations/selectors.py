@@ -28,9 +28,13 @@ def app_access(*, principal: Principal, tenant_id: int, app_id: str, action: str
     is_self = own and principal.application_id is not None and principal.application_id == app_id
     if not is_self or principal.tenant_id != tenant_id:
         require(principal, action, tenant_id=tenant_id)
-    apps = _applications().select_for_update(of=("self",)) if for_update else _applications()
     well_formed = isinstance(app_id, str) and APP_ID_RE.match(app_id)
-    app = apps.filter(id=app_id, tenant_id=tenant_id).first() if well_formed else None
+    if well_formed and for_update:
+        # Lock the row first, then read it with its key and client: a SELECT … FOR UPDATE that waited for another
+        # writer (a rotation) re-reads the locked row but not the joined ones, and would pair the new api_key_id
+        # with no key at all.
+        Application.objects.select_for_update().filter(id=app_id, tenant_id=tenant_id).values_list("id").first()
+    app = _applications().filter(id=app_id, tenant_id=tenant_id).first() if well_formed else None
     if app is None:
         raise NotFound(f"application '{app_id}' does not exist", code="application_not_found")
     return app
