@@ -3,6 +3,7 @@
 import logging
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -310,8 +311,14 @@ def login_attempted(
             durable=True,
         )
         return
-    common = {"tenant_id": named, "actor": "anonymous", "actor_type": ActorType.ANONYMOUS, "channel": channel, "ip": client_ip}
-    admitted = _failed_login_row_admitted(tenant_id=named, tenant_slug=tenant_slug if named else "")
+    common: dict[str, Any] = {
+        "tenant_id": named,
+        "actor": "anonymous",
+        "actor_type": ActorType.ANONYMOUS,
+        "channel": channel,
+        "ip": client_ip,
+    }
+    admitted = _failed_login_row_admitted(tenant_id=named, tenant_slug=tenant_slug if named and tenant_slug else "")
     if admitted is True:
         audit_record(
             action="auth.login_failed",

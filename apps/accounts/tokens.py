@@ -15,6 +15,7 @@ admin or `changepassword`) ends the tokens issued before it within NEXUS_AUTH_CA
 process that changed it.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jwt
@@ -114,7 +115,9 @@ def token_pair_rotate(refresh: RefreshToken, *, role: str) -> TokenPair:
 
 def refresh_tokens_revoke(*, user_id: int, tenant_id: int | None = None) -> int:
     """Blacklist the user's live refresh tokens (only those bound to `tenant_id` when given); how many."""
-    live = OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    live: Iterable[OutstandingToken] = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
     if tenant_id is not None:
         live = [token for token in live if _unverified_claims(token.token).get("tenant_id") == tenant_id]
     revoked = BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)

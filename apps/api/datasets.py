@@ -1,5 +1,7 @@
 """REST API for datasets: list, upload (JSON rows or a CSV body), show, page rows, query, delete."""
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -49,7 +51,8 @@ class CsvTextParser(BaseParser):
 
     media_type = "text/csv"
 
-    def parse(self, stream, media_type=None, parser_context=None) -> str:
+    # The stubs type parse() as returning a mapping; DRF puts whatever a parser returns into request.data.
+    def parse(self, stream, media_type=None, parser_context=None) -> str:  # type: ignore[override]
         limit = max_bytes()
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
@@ -136,11 +139,13 @@ LimitField = documented_json("LimitField", type="integer", minimum=1, maximum=MA
 class DatasetQuerySerializer(StrictSerializer):
     """Shapes are checked by the query itself, so the API and workflows report the same errors."""
 
-    filters = FiltersField(required=False, default=list, help_text="rows kept: every filter holds")
-    group_by = GroupByField(required=False, default=list, help_text="field names")
-    aggregates = AggregatesField(required=False, default=list, help_text="computed per group")
-    order_by = OrderByField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')
-    limit = LimitField(required=False, default=1000, help_text=f"1 to {MAX_QUERY_LIMIT}")
+    # The ignores: djangorestframework-stubs type a JSONField's default as a mapping, but a JSON field holds any JSON
+    # value (a list, a number), and DRF takes any default.
+    filters = FiltersField(required=False, default=list, help_text="rows kept: every filter holds")  # type: ignore[arg-type]
+    group_by = GroupByField(required=False, default=list, help_text="field names")  # type: ignore[arg-type]
+    aggregates = AggregatesField(required=False, default=list, help_text="computed per group")  # type: ignore[arg-type]
+    order_by = OrderByField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')  # type: ignore[arg-type]
+    limit = LimitField(required=False, default=1000, help_text=f"1 to {MAX_QUERY_LIMIT}")  # type: ignore[arg-type]
 
 
 QUERY_EXAMPLE = OpenApiExample(
@@ -218,7 +223,8 @@ class DatasetRowsView(TenantApiView):
     def put(self, request, ref: str):
         options = self.validated(UploadQuerySerializer, request.query_params)
         if request.content_type.split(";")[0].strip().lower() == CsvTextParser.media_type:
-            source = {"csv_text": request.data if isinstance(request.data, str) else ""}  # an empty body parses as {}
+            # an empty body parses as {}
+            source: dict[str, Any] = {"csv_text": request.data if isinstance(request.data, str) else ""}
         else:
             _check_body_size(request)
             source = {"rows": request.data}

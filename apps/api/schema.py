@@ -6,6 +6,8 @@ answers; the login endpoints may answer 429 after too many failed attempts. Thos
 view can forget them.
 """
 
+from typing import Any
+
 from drf_spectacular.drainage import get_override
 from rest_framework import serializers
 
@@ -65,7 +67,7 @@ def _body_schema(serializer: serializers.Serializer) -> dict:
     properties = {}
     for name, field in serializer.fields.items():
         if isinstance(field, serializers.BooleanField):
-            prop = {"type": "boolean"}
+            prop: dict[str, Any] = {"type": "boolean"}
         elif isinstance(field, serializers.CharField):
             prop = {"type": "string"} if field.allow_blank else {"type": "string", "minLength": 1}
         else:

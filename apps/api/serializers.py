@@ -224,7 +224,9 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField(help_text="what went wrong, for a person")
     code = serializers.CharField(help_text="a stable machine-readable reason: not_found, invalid_inputs, rate_limited, …")
-    fields = serializers.DictField(required=False, help_text="each bad input (a dotted path) and why")
+    # A declared field: DRF's serializer metaclass takes it off the class, so Serializer.fields (which the stubs
+    # see being overridden) is untouched.
+    fields = serializers.DictField(required=False, help_text="each bad input (a dotted path) and why")  # type: ignore[assignment]
     retry_after = serializers.IntegerField(required=False, help_text="429 only: seconds to wait, as in Retry-After")
 
 
@@ -285,7 +287,8 @@ class ExecutionSerializer(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     actor = serializers.CharField()
     session = serializers.CharField(allow_null=True, help_text="ses_…")
-    parent = serializers.CharField(allow_null=True, help_text="the run whose sub-workflow node started this one")
+    # A declared field, taken off the class by DRF's metaclass: Field.parent (which the stubs see overridden) is untouched.
+    parent = serializers.CharField(allow_null=True, help_text="the run whose sub-workflow node started this one")  # type: ignore[assignment]
     inputs = serializers.DictField()
     outputs = serializers.DictField(allow_null=True)
     error = serializers.DictField(allow_null=True)

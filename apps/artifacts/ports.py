@@ -1,38 +1,48 @@
 """The artifacts port a workflow run uses: store files it makes (charts, reports), load them (mail attachments)."""
 
-from django.db import connection
-
 from apps.artifacts.selectors import artifact_content
 from apps.artifacts.services import artifact_create, artifact_store
 from apps.core.errors import ApplicationError
 from apps.core.principal import Principal
 from apps.engine import NodeError
+from apps.tenants.connection import current_owner, current_schema, use_tenant
 
 
 class ArtifactsPort:
-    """A run's port (`execution_id`), or a principal's asking for one node directly (`principal`, `source`): its
-    files are then stored by `artifact_create`, which checks `artifact.create` and audits each one."""
+    """A run's port (`execution_id`), or a principal's asking for one node directly in a tenant (`principal`,
+    `tenant_id`, `source`): its files are then stored by `artifact_create`, which checks `artifact.create` and
+    audits each one."""
 
-    def __init__(self, *, execution_id: str | None = None, principal: Principal | None = None, source: str = ""):
+    def __init__(
+        self,
+        *,
+        execution_id: str | None = None,
+        principal: Principal | None = None,
+        tenant_id: int | None = None,
+        source: str = "",
+    ):
+        if (principal is None) != (tenant_id is None):
+            raise TypeError("a principal's artifacts port names its tenant: pass principal and tenant_id together")
         self.execution_id = execution_id
         self.principal = principal
+        self.tenant_id = tenant_id
         self.source = source
         # The run's tenant: the engine may call a node on a worker thread, whose connection starts on public.
-        self._tenant = connection.tenant
+        self._tenant = current_owner()
 
     def _in_run_schema(self) -> None:
-        if connection.schema_name != self._tenant.schema_name:
-            connection.set_tenant(self._tenant)
+        if current_schema() != self._tenant.schema_name:
+            use_tenant(self._tenant)
 
     def store(self, *, name: str, content_type: str, data: bytes, node_id: str | None = None) -> dict:
         self._in_run_schema()
         if isinstance(data, str):  # SVG, CSV and JSON are often built as text
             data = data.encode()
         try:
-            if self.principal is not None:
+            if self.principal is not None and self.tenant_id is not None:
                 artifact = artifact_create(
                     principal=self.principal,
-                    tenant_id=self._tenant.pk,
+                    tenant_id=self.tenant_id,
                     name=name,
                     content_type=content_type,
                     data=data,

@@ -5,13 +5,14 @@ another task); a task queued by beat gets its own id.
 """
 
 import contextlib
+from contextvars import Token
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from apps.audit.context import context_reset, context_set, current_context, request_id_from
 
 HEADER = "nexus_request_id"
-_tokens: dict[str, object] = {}
+_tokens: dict[str, Token] = {}
 
 
 @before_task_publish.connect(weak=False, dispatch_uid="nexus_audit_request_id")

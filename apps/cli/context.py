@@ -7,7 +7,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +14,7 @@ from apps.accounts.selectors import principal_for_user
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.principal import Principal
 from apps.events.origin import origin_set
+from apps.tenants.connection import use_public, use_tenant
 from apps.tenants.selectors import tenant_get
 
 
@@ -35,18 +35,18 @@ class CliContext:
     def tenant(self):
         """The tenant of `--tenant`, with the connection switched to its schema."""
         if self._tenant is None:
-            connection.set_schema_to_public()
+            use_public()
             self._tenant = tenant_get(slug=self.tenant_slug)
-            connection.set_tenant(self._tenant)
+            use_tenant(self._tenant)
         return self._tenant
 
     @property
     def principal(self) -> Principal:
         tenant = self.tenant
         if self.as_user:
-            connection.set_schema_to_public()
+            use_public()
             principal = principal_for_user(username=self.as_user, tenant=tenant)
-            connection.set_tenant(tenant)
+            use_tenant(tenant)
             return principal
         # The operator at the machine holds the database credentials: the CLI acts as a platform admin
         # unless told to act as a user (`--as`), and says who ran it.

@@ -13,7 +13,6 @@ from typing import Any
 from django.db import connection, transaction
 
 TOPICS = frozenset({"credentials", "tenants", "deployments"})
-_MISSING = object()
 _forgetters: dict[str, list[Callable[[], None]]] = {topic: [] for topic in TOPICS}
 
 
@@ -69,8 +68,8 @@ class TTLCache:
             cache_subscribe(self.clear, topics=topics)
 
     def get(self, key: Hashable, default: Any = None) -> Any:
-        hit = self._data.get(key, _MISSING)
-        if hit is _MISSING or hit[0] < time.monotonic():
+        hit = self._data.get(key)
+        if hit is None or hit[0] < time.monotonic():
             return default
         return hit[1]
 

@@ -1,10 +1,9 @@
 """The datasets port a workflow run uses (the `dataset` query node): read-only queries in the run's schema."""
 
-from django.db import connection
-
 from apps.core.errors import ApplicationError
 from apps.datasets.selectors import dataset_query_for_run
 from apps.engine import NodeError
+from apps.tenants.connection import current_owner, current_schema, use_tenant
 
 
 def node_error(error: ApplicationError) -> NodeError:
@@ -19,12 +18,12 @@ class DatasetsPort:
     def __init__(self):
         # The run's tenant, captured on the thread that starts the run: the engine may call a node on a
         # worker thread, whose own database connection starts on the public schema.
-        self._tenant = connection.tenant
+        self._tenant = current_owner()
 
     def query(self, *, dataset, filters=(), group_by=(), aggregates=(), order_by=(), limit=1000) -> list[dict]:
         # No principal: the run was authorised when it started, and the query cannot write.
-        if connection.schema_name != self._tenant.schema_name:
-            connection.set_tenant(self._tenant)
+        if current_schema() != self._tenant.schema_name:
+            use_tenant(self._tenant)
         try:
             return dataset_query_for_run(
                 dataset=dataset,

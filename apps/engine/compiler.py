@@ -218,8 +218,8 @@ class _Compiler:
                 self.error(None, format_path(path), f"only local references are allowed, not {ref!r}")
         # Input patterns run on RE2 (linear time): one it cannot run is refused now, not at run time.
         regexes = regex_problems(schema, ["inputs"])
-        for problem in regexes:
-            self.error(None, problem["field"], problem["message"])
+        for regex in regexes:
+            self.error(None, regex["field"], regex["message"])
         if problems or regexes:
             return schema, None
         return schema, schema_validator(schema)

@@ -7,7 +7,7 @@ import time
 import types
 from collections.abc import Callable, Iterable, Iterator
 from functools import update_wrapper
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jmespath
 from jinja2 import StrictUndefined, Template
@@ -41,6 +41,10 @@ from .template_guard import (
     text_size,
     too_long,
 )
+
+if TYPE_CHECKING:
+    # The parse tree's node type, as typeshed's jmespath stubs spell it (a TypedDict that exists only for checking).
+    from jmespath.visitor import _TreeNode as ParsedNode
 
 __all__ = [
     "Expression",
@@ -146,7 +150,7 @@ class _GuardedInterpreter(jp_visitor.TreeInterpreter):
             stack.pop()
         return memo[id(value)][1]
 
-    def visit_projection(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_projection(self, node: ParsedNode, value: Any) -> Any:
         base = self.visit(node["children"][0], value)
         if not isinstance(base, list):
             return None
@@ -159,7 +163,7 @@ class _GuardedInterpreter(jp_visitor.TreeInterpreter):
                 collected.append(current)
         return self._guard(collected)
 
-    def visit_value_projection(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_value_projection(self, node: ParsedNode, value: Any) -> Any:
         base = self.visit(node["children"][0], value)
         if not isinstance(base, dict):
             return None
@@ -172,7 +176,7 @@ class _GuardedInterpreter(jp_visitor.TreeInterpreter):
                 collected.append(current)
         return self._guard(collected)
 
-    def visit_filter_projection(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_filter_projection(self, node: ParsedNode, value: Any) -> Any:
         base = self.visit(node["children"][0], value)
         if not isinstance(base, list):
             return None
@@ -186,19 +190,19 @@ class _GuardedInterpreter(jp_visitor.TreeInterpreter):
                     collected.append(current)
         return self._guard(collected)
 
-    def visit_flatten(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_flatten(self, node: ParsedNode, value: Any) -> Any:
         result = super().visit_flatten(node, value)
         if isinstance(result, list):
             self._consume(result)
         return self._guard(result)
 
-    def visit_multi_select_list(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_multi_select_list(self, node: ParsedNode, value: Any) -> Any:
         return self._guard(super().visit_multi_select_list(node, value))
 
-    def visit_multi_select_dict(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_multi_select_dict(self, node: ParsedNode, value: Any) -> Any:
         return self._guard(super().visit_multi_select_dict(node, value))
 
-    def visit_function_expression(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_function_expression(self, node: ParsedNode, value: Any) -> Any:
         return self._guard(super().visit_function_expression(node, value))
 
 
@@ -207,7 +211,7 @@ class Expression:
 
     __slots__ = ("_budget", "_fanout", "_parsed", "_path", "refs", "source")
 
-    def __init__(self, source: str, parsed: dict[str, Any], budget: int, fanout: int) -> None:
+    def __init__(self, source: str, parsed: ParsedNode, budget: int, fanout: int) -> None:
         self.source = source
         self._parsed = parsed
         self._budget = budget
@@ -245,7 +249,7 @@ class Expression:
         return f"Expression({self.source!r})"
 
 
-def _field_chain(parsed: dict[str, Any]) -> tuple[str, ...] | None:
+def _field_chain(parsed: ParsedNode) -> tuple[str, ...] | None:
     if parsed["type"] == "field":
         return (parsed["value"],)
     if parsed["type"] == "subexpression" and all(c["type"] == "field" for c in parsed["children"]):
@@ -263,7 +267,7 @@ def _leftmost_field(node: Any) -> str | None:
     return None
 
 
-def _root_node_refs(parsed: dict[str, Any]) -> set[str]:
+def _root_node_refs(parsed: ParsedNode) -> set[str]:
     """Node ids read as ``nodes.<id>`` where the expression is evaluated against the run context.
 
     Only fields evaluated against the root count: the right side of a projection, pipe or
@@ -300,7 +304,7 @@ def _root_node_refs(parsed: dict[str, Any]) -> set[str]:
     return refs
 
 
-def _check_functions(parsed: dict[str, Any]) -> list[str]:
+def _check_functions(parsed: ParsedNode) -> list[str]:
     problems = []
     stack: list[Any] = [parsed]
     while stack:
@@ -429,7 +433,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _SandboxCodeGenerator
     intercepted_binops = frozenset({"*", "+", "**", "%"})
-    concat = staticmethod(_guarded_join)  # type: ignore[assignment]
+    concat = staticmethod(_guarded_join)
 
     def __init__(self) -> None:
         super().__init__(autoescape=False, undefined=StrictUndefined, auto_reload=False, cache_size=0, finalize=_finalize)

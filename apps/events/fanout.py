@@ -60,7 +60,7 @@ class _Fanout:
         self._idle = threading.Condition(self._lock)
         self._pending = 0
         self._pid: int | None = None
-        self._queue: queue.SimpleQueue | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()  # replaced by _start, before the first put
 
     def _start(self) -> None:
         self._queue = queue.SimpleQueue()

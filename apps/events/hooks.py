@@ -11,8 +11,7 @@ hook wants a type before paying for the event. It must be cheap: hooks answer fr
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
-
+from apps.tenants.connection import current_schema, current_tenant
 from apps.tenants.models import Tenant
 
 
@@ -20,7 +19,7 @@ from apps.tenants.models import Tenant
 class PublishHook:
     name: str
     # (event in the DESIGN §8 shape, tenant id): called in the publishing transaction.
-    on_publish: Callable[[dict, int], None]
+    on_publish: Callable[[dict, int], object]  # what it returns is not used
     # (tenant id, event type or `<entity>.*`): would on_publish act on such an event?
     interested: Callable[[int, str], bool]
 
@@ -53,9 +52,9 @@ def connection_tenant() -> tuple[int | None, str]:
     that way after a task, and the tenant middleware keeps a connection already in the right schema): then the
     tenant is read by its schema name, so hooks never see an event without its tenant.
     """
-    tenant = connection.tenant
-    if getattr(tenant, "pk", None) is not None:
+    tenant = current_tenant()
+    if tenant is not None and tenant.pk is not None:
         return tenant.pk, tenant.slug
-    schema = connection.schema_name
+    schema = current_schema()
     found = Tenant.objects.filter(schema_name=schema).exclude(schema_name="public").values_list("pk", "slug").first()
-    return (found[0], found[1]) if found else (None, getattr(tenant, "slug", schema))
+    return (found[0], found[1]) if found else (None, tenant.slug if tenant is not None else schema)

@@ -35,11 +35,12 @@ def validate_webhook_url(url: str, *, field: str = "webhook_url") -> str:
     try:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
-        port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
+        port = parsed.port
     except (httpx.InvalidURL, ValueError, TypeError, UnicodeError) as error:
         raise _refused(f"not a valid URL: {error}", field) from None
     if parsed.scheme not in _DEFAULT_PORTS:
         raise _refused("must be an http:// or https:// URL", field)
+    port = port or _DEFAULT_PORTS[parsed.scheme]
     if not host:
         raise _refused("must name a host", field)
     if parsed.userinfo:

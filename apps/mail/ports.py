@@ -1,5 +1,7 @@
 """The engine's mail port: an `email` node's message, sent through the mail service for the run's tenant."""
 
+from typing import Any
+
 from apps.core.errors import ApplicationError
 from apps.engine import NodeError
 from apps.events.hooks import connection_tenant
@@ -27,7 +29,7 @@ class MailPort:
             raise NodeError("port_unavailable", "mail is sent for a tenant, and this run is in none", retryable=False)
         try:
             attachments = [self.artifacts.load(artifact_id) for artifact_id in attachment_ids or ()]
-            message = {
+            message: dict[str, Any] = {
                 "tenant_id": self.tenant_id,
                 "to": list(to),
                 "cc": list(cc or ()),

@@ -9,6 +9,7 @@ every request); daphne sends no lifespan events, so it is started on the first r
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -68,7 +69,7 @@ def request_allowed(headers: dict[str, str], patterns: list[str]) -> tuple[int, 
     return None
 
 
-async def _send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(send, status: int, body: dict, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -114,8 +115,9 @@ class McpApp:
         )
         self.manager = self.server.session_manager
         self._running: asyncio.Task | None = None
-        self._started: asyncio.Event | None = None
-        self._stopped: asyncio.Event | None = None
+        # Bound to the event loop on first use (asyncio.Event takes no loop since Python 3.10), not here.
+        self._started = asyncio.Event()
+        self._stopped = asyncio.Event()
 
     # -------------------------------------------------------------------------------- session manager
 
@@ -134,7 +136,6 @@ class McpApp:
         """Start the session manager once per process. No await runs between the check and the task's creation,
         so concurrent first requests on the event loop start it exactly once, and all wait for it."""
         if self._running is None:
-            self._started, self._stopped = asyncio.Event(), asyncio.Event()
             self._running = asyncio.get_running_loop().create_task(self._run_manager(), name="mcp-session-manager")
         if not self._started.is_set():
             await self._started.wait()

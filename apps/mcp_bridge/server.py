@@ -13,7 +13,7 @@ from typing import Any
 import mcp_types as types
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from mcp.server import Server
 from mcp.server.caching import CacheHint
 from mcp.shared.exceptions import MCPError
@@ -27,6 +27,7 @@ from apps.mcp_bridge.results import PendingRun, ToolResult, UnknownTool, failure
 from apps.runs.models import TERMINAL_STATUSES
 from apps.runs.selectors import run_get
 from apps.runs.waits import CAPPED, wait_slot_take
+from apps.tenants.connection import use_tenant
 from apps.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ INSTRUCTIONS = (
 
 
 def _in_schema(tenant: Tenant, fn, kwargs: dict[str, Any]):
-    connection.set_tenant(tenant)
+    use_tenant(tenant)
     try:
         return fn(**kwargs)
     finally:

@@ -1,6 +1,6 @@
 """Session writes: create, update metadata, and bind a run to a session (checked and kept alive)."""
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.access import require
@@ -13,6 +13,7 @@ from apps.events.services import publish
 from apps.nexus_sessions.models import Session
 from apps.nexus_sessions.representation import session_data
 from apps.nexus_sessions.selectors import idle_cutoff, session_get
+from apps.tenants.connection import current_schema
 
 # Creating a session or changing it is part of running workflows for someone: operator and above.
 WRITE_ACTION = "session.write"
@@ -72,7 +73,7 @@ def session_bind(*, session_id) -> str:
     Raises ValidationFailed `session_not_found` / `session_expired` (a bad input of the run)."""
     if not isinstance(session_id, str) or not session_id:
         raise ValidationFailed("unknown session", code="session_not_found", fields={"session": "no such session"})
-    key = (connection.schema_name, session_id)
+    key = (current_schema(), session_id)
     if bind_cache.get(key):
         return session_id
     updated = Session.objects.filter(id=session_id, last_seen_at__gte=idle_cutoff()).update(last_seen_at=timezone.now())

@@ -4,11 +4,12 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.accounts.models import Role
 from apps.accounts.services import apikey_create, membership_set, user_create
 from apps.core.principal import Principal
+from apps.tenants.connection import use_public
 from apps.tenants.models import Tenant
 from apps.tenants.services import public_tenant_ensure, tenant_create_for_bootstrap
 
@@ -17,12 +18,12 @@ ADMIN_USERNAME = "admin"
 
 def bootstrap(*, default_tenant: str = "default") -> dict | None:
     """Create what a fresh installation needs. Returns first credentials only when it created them."""
-    connection.set_schema_to_public()
+    use_public()
     public_tenant_ensure()
     tenant = Tenant.objects.filter(slug=default_tenant).first() or tenant_create_for_bootstrap(
         slug=default_tenant, name="Default", plan=settings.NEXUS_DEFAULT_TENANT_PLAN
     )
-    connection.set_schema_to_public()
+    use_public()
     if get_user_model().objects.filter(username=ADMIN_USERNAME).exists():
         return None
     password = secrets.token_urlsafe(18)

@@ -97,7 +97,7 @@ class RedisCollector:
             family = CounterMetricFamily(f"nexus_{name}", spec.documentation, labels=spec.labels)
             values: dict[tuple[str, ...], float] = dict.fromkeys(spec.always, 0.0)
             for raw_field, raw_value in hashes[name].items():
-                label_values = field_labels(name, raw_field.decode())
+                label_values = field_labels(name, raw_field.decode() if isinstance(raw_field, bytes) else raw_field)
                 if label_values is None:
                     continue  # not written by counter_incr: nothing sensible to label it with
                 values[label_values] = values.get(label_values, 0.0) + float(raw_value)

@@ -49,7 +49,7 @@ def workers_live_count() -> int:
 def workers_live() -> list[str]:
     """The hostnames of the live workers, sorted."""
     members = redis_client().zrangebyscore(WORKERS_KEY, time.time() - WORKER_TTL_S, "+inf")
-    return sorted(member.decode() for member in members)
+    return sorted(member.decode() for member in members if isinstance(member, bytes))  # the client does not decode
 
 
 def _workers() -> dict:

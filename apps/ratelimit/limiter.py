@@ -213,7 +213,9 @@ class RedisLimiter:
         except IndexError:
             connection = self.client.connection_pool.make_connection()
             connection.connect()
-            sock = connection._get_socket()
+            # make_connection() is typed as redis' ConnectionInterface, which leaves out the _get_socket() every concrete
+            # connection class has: the stubs are narrower than what the pool returns.
+            sock = connection._get_socket()  # type: ignore[attr-defined]
         try:
             sock.sendall(command)
             reply = _read_reply(sock)

@@ -53,7 +53,7 @@ def _refused(decision: Decision) -> JsonResponse:
         response[name] = value
     # Not one "Too Many Requests" log line each (django.request): a client hammering past its limit would flood
     # the log. Refusals are counted in nexus_rate_limited_total instead.
-    response._has_been_logged = True
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's private flag (django.utils.log), not in the stubs
     return response
 
 

@@ -22,7 +22,7 @@ _principal_limits: dict[tuple, tuple[Limit, ...]] = {}
 def plan_limits(plan: str | None) -> Mapping[str, int]:
     """Requests per minute for `plan`: its row of NEXUS_RATE_LIMIT_PLANS, or the `standard` row if it has none."""
     plans = settings.NEXUS_RATE_LIMIT_PLANS
-    return plans.get(plan) or plans[FALLBACK_PLAN]
+    return plans.get(plan or FALLBACK_PLAN) or plans[FALLBACK_PLAN]
 
 
 def principal_limits(principal: Principal, per_minute: Mapping[str, int]) -> tuple[Limit, ...]:

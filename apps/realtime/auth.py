@@ -14,7 +14,6 @@ recorded as `access.denied` when it refuses) decides, the same way each time, wh
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.db import connection
 
 from apps.accounts.credentials import asgi_headers, credential_from_headers
 from apps.accounts.selectors import principal_from_credential
@@ -22,6 +21,7 @@ from apps.core.cache import cache_forget
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.principal import Principal
 from apps.events.selectors import event_stream_require
+from apps.tenants.connection import use_public
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -41,7 +41,7 @@ def _resolve(raw: str):
     try:
         return principal_from_credential(raw)
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 def _resolve_all(raws: list[str]) -> dict[str, tuple | ApplicationError]:
@@ -78,7 +78,7 @@ def recheck_refusal(resolved: tuple | ApplicationError, *, tenant_id: int) -> tu
 
 def notice_refusal(notice: dict, principal: Principal) -> tuple[int, str] | None:
     """(close code, reason) when an access notice of this socket's tenant ends `principal`'s access."""
-    reason = notice.get("reason")
+    reason: str = notice.get("reason") or ""
     if reason == "application_changed":  # decided by resolving the credential again (notice_rechecks)
         return None
     if reason in ("tenant_suspended", "tenant_deleted"):

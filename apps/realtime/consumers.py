@@ -25,11 +25,11 @@ answer with a pong is dropped.
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import connection
 
 from apps.accounts.access import can_read_event
 from apps.core.errors import ApplicationError, PermissionDenied
@@ -47,6 +47,23 @@ from apps.realtime.auth import (
 )
 from apps.realtime.hub import HubUnavailable, TooManyConnections, hub
 from apps.runs.selectors import run_get
+from apps.tenants.connection import use_public, use_tenant
+
+if TYPE_CHECKING:
+    from channels.consumer import _ChannelScope
+
+    from apps.core.principal import Principal
+    from apps.tenants.models import Tenant
+
+    class EventScope(_ChannelScope, total=False):
+        """The scope as apps/realtime/auth.py's middleware leaves it: the credential, and whom and which tenant it
+        names (or why not)."""
+
+        credential: str
+        principal: Principal
+        tenant: Tenant
+        auth_error: str
+
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +77,7 @@ REPLAY_PAGE = 500
 def _replay(tenant, principal, *, since: str, session_id: str | None, execution_id: str | None) -> list[dict] | None:
     """One page of the stored events after `since`, oldest first; None when the principal (as a re-check
     meanwhile resolved it) may no longer stream them."""
-    connection.set_tenant(tenant)
+    use_tenant(tenant)
     try:
         return event_replay(
             principal=principal,
@@ -74,13 +91,13 @@ def _replay(tenant, principal, *, since: str, session_id: str | None, execution_
     except PermissionDenied:
         return None
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 def _admission(tenant, principal, *, session_id: str | None, run_id: str | None) -> tuple[int, str] | None:
     """(close code, reason) when `principal` may not stream this target: 4403 refused (recorded as
     `access.denied`), 4404 with the reason when the session or run is not live in the caller's tenant."""
-    connection.set_tenant(tenant)
+    use_tenant(tenant)
     try:
         event_stream_require(principal=principal, tenant_id=tenant.pk)
         if session_id is not None:
@@ -93,13 +110,15 @@ def _admission(tenant, principal, *, session_id: str | None, run_id: str | None)
     except ApplicationError as error:
         return CLOSE_NOT_FOUND, error.code
     finally:
-        connection.set_schema_to_public()
+        use_public()
 
 
 class EventStreamConsumer(AsyncWebsocketConsumer):
     """The shared flow: authenticate, authorize, check the target, join the hub, replay, then stream."""
 
-    channel_layer_alias = None  # live events come from the hub: no channel-layer channel per socket
+    scope: "EventScope"
+    # The stubs type the alias as a str; None names no layer, which channels answers with no channel per socket.
+    channel_layer_alias = None  # type: ignore[assignment]  # live events come from the hub: no channel-layer channel
     marks_presence = False
     session_id: str | None = None
     execution_id: str | None = None
@@ -111,7 +130,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.readable: dict[str, bool] = {}  # event type -> may this socket's principal read it
         self.replayed: set[str] = set()
         self.backlog: list[tuple[dict, str]] | None = []  # live events held back until the replay is sent
-        since = (parse_qs(self.scope.get("query_string", b"").decode()).get("since") or [None])[0]
+        since: str | None = next(iter(parse_qs(self.scope.get("query_string", b"").decode()).get("since", [])), None)
         refusal = await self.refusal(since)
         if refusal is None:
             try:
@@ -191,7 +210,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             return None
         if not self.may_read(event["type"]):
             return None
-        return self.base_send({"type": "websocket.send", "text": text})
+        return self.send(text_data=text)
 
     def may_read(self, event_type: str) -> bool:
         readable = self.readable.get(event_type)

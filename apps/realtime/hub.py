@@ -45,6 +45,7 @@ from typing import Protocol
 
 import redis.asyncio
 from django.conf import settings
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -148,8 +149,10 @@ class _Tenant:
         index.discard(subscriber)
         self.present -= subscriber.marks_presence
         if not index and index is not self.everything:  # an emptied session or run entry
-            table = self.by_session if subscriber.session_id is not None else self.by_execution
-            del table[subscriber.session_id if subscriber.session_id is not None else subscriber.execution_id]
+            if subscriber.session_id is not None:
+                del self.by_session[subscriber.session_id]
+            elif subscriber.execution_id is not None:
+                del self.by_execution[subscriber.execution_id]
         return True
 
     def targets(self, event: dict) -> list[Subscriber]:
@@ -175,7 +178,7 @@ class Hub:
         self._tenants: dict[int, _Tenant] = {}
         self._lock = asyncio.Lock()  # connection, SUBSCRIBE and UNSUBSCRIBE happen one at a time
         self._client: redis.asyncio.Redis | None = None
-        self._pubsub = None
+        self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task] = []
         self._channels: dict[bytes, int] = {}  # channel → tenant id
         self._confirmations: dict[bytes, deque[asyncio.Future]] = {}
@@ -332,12 +335,12 @@ class Hub:
                 if self._tenants.get(tenant_id) is not tenant:  # everyone left already
                     _fail(tenant.ready, "no subscribers left")
                     return
-                await self._connect()
+                pubsub = await self._connect()
                 channel = events_channel(tenant_id).encode()
                 confirmed = asyncio.get_running_loop().create_future()
                 self._channels[channel] = tenant_id
                 self._confirmations.setdefault(channel, deque()).append(confirmed)
-                await self._pubsub.subscribe(channel)
+                await pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_S)
         except Exception as error:
             logger.warning("event hub: could not subscribe to tenant %s (%s): %r", tenant_id, tenant.slug, error)
@@ -360,19 +363,19 @@ class Hub:
             except Exception as error:
                 logger.warning("event hub: could not unsubscribe from tenant %s: %r", tenant_id, error)
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> PubSub:
         if self._pubsub is not None:
-            return
+            return self._pubsub
         # No silent reconnects: a lost subscription must be noticed (see the module docstring).
-        self._client = redis.asyncio.Redis.from_url(
+        client = self._client = redis.asyncio.Redis.from_url(
             settings.REDIS_URL, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_keepalive=True
         )
-        self._pubsub = self._client.pubsub()
-        await self._pubsub.connect()
+        pubsub = self._pubsub = client.pubsub()
+        await pubsub.connect()
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._read(self._pubsub)),
-            loop.create_task(self._heartbeat(self._pubsub)),
+            loop.create_task(self._read(pubsub)),
+            loop.create_task(self._heartbeat(pubsub)),
             loop.create_task(self._recheck_loop()),
         ]
         # Access notices first: a socket joins only once a notice about it would reach this process.
@@ -380,11 +383,12 @@ class Hub:
         confirmed = loop.create_future()
         self._confirmations.setdefault(channel, deque()).append(confirmed)
         try:
-            await self._pubsub.subscribe(channel)
+            await pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_S)
         except BaseException:
             await self._disconnect()
             raise
+        return pubsub
 
     async def _disconnect(self) -> None:
         pubsub, client, tasks = self._pubsub, self._client, self._tasks
@@ -484,6 +488,8 @@ class Hub:
 
     async def _mark_presence(self, slugs: list[str]) -> None:
         try:
+            if self._client is None:
+                raise HubUnavailable("no Redis connection")
             await subscribers_mark_async(self._client, slugs)
         except Exception:
             logger.exception("event hub: could not mark subscribers of %s", ", ".join(slugs))

@@ -44,7 +44,7 @@ def chart_render(
         if value is not None:
             config[key] = value
     inputs = {"rows": rows, "title": title or "", "name": name or f"chart.{format}"}
-    artifacts = ArtifactsPort(principal=principal, source=source)
+    artifacts = ArtifactsPort(principal=principal, tenant_id=tenant_id, source=source)
     return node_call(node_type="chart", config=config, inputs=inputs, ports={"artifacts": artifacts})
 
 

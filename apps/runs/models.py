@@ -1,5 +1,7 @@
 """Execution: one run of a pinned workflow version, with its per-node steps, in the tenant's schema."""
 
+from typing import Any
+
 from django.db import connections, models
 from psycopg.types.json import Jsonb
 
@@ -65,6 +67,9 @@ class Execution(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
+    # Not a column: run_start sets it when the caller asked to wait but no wait slot was free, so the door can say
+    # why it got the run unfinished.
+    wait_capped: bool = False
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -120,7 +125,7 @@ def execution_insert(execution: Execution, *, audit: AuditRow | None = None) -> 
     the same statement inserts that audit row too."""
     conn = connections["default"]
     sql, plan = _insert_plan_for(conn)
-    values = []
+    values: list[Any] = []  # psycopg parameters: Jsonb wrappers among plain values
     for name, is_json in plan:
         value = getattr(execution, name)
         values.append(Jsonb(value) if is_json and value is not None else value)  # None is SQL NULL, as the ORM does

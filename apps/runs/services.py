@@ -28,8 +28,9 @@ from apps.runs.models import TERMINAL_STATUSES, Channel, Execution, Status, exec
 from apps.runs.ports import ports_for
 from apps.runs.queues import queue_for, tenant_slot_take
 from apps.runs.waits import wait_slot_take
+from apps.tenants.connection import current_owner, current_schema, require_current_tenant, use_tenant
 from apps.workflows.compiled import compiled_version, definition_tests
-from apps.workflows.selectors import deployment_target, version_definition, workflow_get
+from apps.workflows.selectors import deployment_target, version_definition, workflow_get, workflow_latest_version
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _resolve(*, principal: Principal, tenant_id: int, ref: str, environment: str
         raise ValidationFailed("workflow is required", fields={"workflow": "required"})
     if environment is None:  # a test run: the latest version, deployed or not
         workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=ref, action="workflow.test")
-        version = workflow.latest_version
+        version = workflow_latest_version(workflow)
         return workflow.id, workflow.slug, version.id, version.number
     require(principal, "workflow.execute", tenant_id=tenant_id)
     target = deployment_target(ref=ref, environment=environment)
@@ -138,7 +139,7 @@ def run_start(
         audit_save(execution_audit_event(execution, tenant_id=tenant_id, principal=principal))
         if _events_wanted(session_id):
             _publish_execution(execution, "execution.queued", source=channel)
-        schema = connection.schema_name
+        schema = current_schema()
         queue = queue_for(limits)
         transaction.on_commit(lambda: _enqueue(execution.id, schema, queue))
     if wait:
@@ -162,7 +163,7 @@ def _events_wanted(session_id: str | None) -> bool:
     return subscribers_present(tenant_slug) or hooks_interested(tenant_id, "execution.*")
 
 
-_FINISHED_EVENTS = {
+_FINISHED_EVENTS: dict[str, str] = {
     Status.COMPLETED: "execution.completed",
     Status.COMPLETED_WITH_RECOVERY: "execution.completed",
     Status.FAILED: "execution.failed",
@@ -231,7 +232,7 @@ def run_execute(*, run_id: str) -> str:
     try:
         execution = Execution.objects.filter(id=run_id).first()
         if execution is None:
-            logger.warning("run %s does not exist in schema %s", run_id, connection.schema_name)
+            logger.warning("run %s does not exist in schema %s", run_id, current_schema())
             return "missing"
         if execution.status in TERMINAL_STATUSES:
             return execution.status
@@ -241,13 +242,13 @@ def run_execute(*, run_id: str) -> str:
             with transaction.atomic():
                 Execution.objects.filter(id=run_id).update(status=Status.CANCELLED, finished_at=now)
                 execution.status, execution.finished_at = Status.CANCELLED, now
-                audit_save(execution_audit_event(execution, tenant_id=connection.tenant.pk))
+                audit_save(execution_audit_event(execution, tenant_id=require_current_tenant().pk))
             if events:
                 execution.status = Status.CANCELLED
                 _publish_finished(execution, source="worker")
             return Status.CANCELLED
         # Under the run's lock and before it is marked running: without a slot it stays queued (TenantBusy).
-        slot = tenant_slot_take(tenant=connection.tenant, run_id=run_id)
+        slot = tenant_slot_take(tenant=require_current_tenant(), run_id=run_id)
         execution.status = Status.RUNNING
         execution.started_at = timezone.now()
         execution.attempt += 1
@@ -263,12 +264,12 @@ def run_execute(*, run_id: str) -> str:
             on_step=_step_recorder(execution, events=events),
             ports=ports_for(execution, run_child=run_child),
             depth=execution.depth,
-            worker_scope=_tenant_scope(connection.tenant),
+            worker_scope=_tenant_scope(current_owner()),
         )
         _apply_result(execution, result)
         with transaction.atomic():  # the final state and its audit row together: exactly one per run
             execution.save(update_fields=["status", "outputs", "error", "steps", "recovery", "finished_at", "duration_ms"])
-            audit_save(execution_audit_event(execution, tenant_id=connection.tenant.pk))
+            audit_save(execution_audit_event(execution, tenant_id=require_current_tenant().pk))
         if events:
             _publish_finished(execution, source="worker")
         return execution.status
@@ -280,14 +281,16 @@ def run_execute(*, run_id: str) -> str:
 
 
 def _cancel_checker(run_id: str):
-    state = {"next": 0.0, "cancelled": False}
+    next_poll = 0.0
+    cancelled = False
 
     def should_cancel() -> bool:
+        nonlocal next_poll, cancelled
         now = time.monotonic()
-        if not state["cancelled"] and now >= state["next"]:
-            state["next"] = now + _CANCEL_POLL_S
-            state["cancelled"] = Execution.objects.filter(id=run_id, cancel_requested=True).exists()
-        return state["cancelled"]
+        if not cancelled and now >= next_poll:
+            next_poll = now + _CANCEL_POLL_S
+            cancelled = Execution.objects.filter(id=run_id, cancel_requested=True).exists()
+        return cancelled
 
     return should_cancel
 
@@ -309,7 +312,7 @@ def _tenant_scope(tenant):
 
     @contextmanager
     def scope():
-        connection.set_tenant(tenant)
+        use_tenant(tenant)
         try:
             yield
         finally:
@@ -335,7 +338,7 @@ def run_child(
     `threads` is the run tree's budget of worker threads: the child's branches use its free threads, or run
     one by one on this (the calling node's) thread, so a tree of fan-outs holds at most max_parallel_nodes
     worker threads and their database connections, not a pool per child."""
-    tenant = connection.tenant
+    tenant = require_current_tenant()
     principal = Principal(
         kind="system", actor=parent.actor, tenant_id=tenant.pk, tenant_slug=getattr(tenant, "slug", None), role="operator"
     )
@@ -402,11 +405,8 @@ def run_cancel(*, principal: Principal, tenant_id: int, run_id: str) -> Executio
 def run_suite(*, principal: Principal, tenant_id: int, workflow_ref: str, suite: str | None, channel: str) -> dict:
     """Run the test cases of the workflow's latest version (those of `suite`, or all) and compare."""
     workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=workflow_ref, action="workflow.test")
-    cases = [
-        case
-        for case in definition_tests(workflow.latest_version.definition)
-        if suite is None or case.get("suite", "integration") == suite
-    ]
+    latest = workflow_latest_version(workflow)
+    cases = [case for case in definition_tests(latest.definition) if suite is None or case.get("suite", "integration") == suite]
     results = []
     for case in cases:
         execution = run_start(
@@ -432,7 +432,7 @@ def run_suite(*, principal: Principal, tenant_id: int, workflow_ref: str, suite:
     passed = sum(1 for r in results if r["status"] == "passed")
     return {
         "workflow": workflow.slug,
-        "version": workflow.latest_version.number,
+        "version": latest.number,
         "suite": suite,
         "passed": passed,
         "failed": len(results) - passed,

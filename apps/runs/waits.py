@@ -108,7 +108,7 @@ class WaitSlot:
         self.taken = True
 
     def release(self) -> None:
-        if not self.taken:
+        if not self.taken or self.token is None:
             return
         self.taken = False
         tenant_wait_release(tenant_id=self.tenant_id, token=self.token)

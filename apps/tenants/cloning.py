@@ -39,6 +39,7 @@ from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
 from apps.core.locks import TEMPLATE_BUILD
+from apps.tenants.connection import current_owner, current_schema, use_public, use_tenant
 from apps.tenants.models import SchemaDump, Tenant
 
 logger = logging.getLogger(__name__)
@@ -281,7 +282,7 @@ def _template_missing_migrations() -> list[str]:
 
 def template_ensure(*, migrate: bool = True) -> Tenant:
     """The template's row and schema, created (by migrating) when missing, brought to the latest migrations."""
-    connection.set_schema_to_public()
+    use_public()
     template = Tenant.objects.filter(schema_name=template_schema()).first()
     if template is None:
         template = Tenant(slug=TEMPLATE_SLUG, name="Template for new tenant schemas", schema_name=template_schema())
@@ -291,7 +292,7 @@ def template_ensure(*, migrate: bool = True) -> Tenant:
         template.create_schema(check_if_exists=True, verbosity=0)
     elif migrate and _template_missing_migrations():
         call_command("migrate_schemas", tenant=True, schema_name=template_schema(), interactive=False, verbosity=0)
-    connection.set_schema_to_public()
+    use_public()
     return template
 
 
@@ -309,7 +310,7 @@ def dump_build(*, migrate_template: bool = True) -> CompiledDump | None:
             return _remember(key, row.sql)
         template_ensure(migrate=migrate_template)
         missing = _template_missing_migrations()
-        connection.set_schema_to_public()
+        use_public()
         if missing:
             if migrate_template:
                 raise DumpNotReplayable(f"the template is still missing migrations: {', '.join(missing[:5])}")
@@ -337,8 +338,8 @@ def dump_for_creation() -> CompiledDump | None:
     compiled = _compiled.get(key)
     if compiled is not None:
         return compiled
-    previous = connection.tenant
-    connection.set_schema_to_public()
+    previous = current_owner()
+    use_public()
     try:
         sql = SchemaDump.objects.filter(key=key).values_list("sql", flat=True).first()
         if sql is not None:
@@ -356,27 +357,27 @@ def dump_for_creation() -> CompiledDump | None:
         logger.warning("creating tenant schemas by migrating, stored dump refused: %s", error)
         return None
     finally:
-        connection.set_tenant(previous)
+        use_tenant(previous)
 
 
 def on_post_migrate(sender, **kwargs) -> None:
     """After `migrate_schemas` migrated the template, dump it now rather than on the next creation."""
     if (
         not settings.NEXUS_TENANT_CLONING
-        or connection.schema_name != template_schema()
+        or current_schema() != template_schema()
         or connection.in_atomic_block
         or getattr(_building, "active", False)
     ):
         return
-    previous = connection.tenant
+    previous = current_owner()
     try:
-        connection.set_schema_to_public()
+        use_public()
         if not SchemaDump.objects.filter(key=dump_key()).exists():
             dump_build(migrate_template=False)
     except Exception as error:  # never fail a migration run over a cache
         logger.warning("tenant template not dumped after migrating: %s", error)
     finally:
-        connection.set_tenant(previous)
+        use_tenant(previous)
 
 
 def schema_migrate(tenant: Tenant) -> None:

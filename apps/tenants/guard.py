@@ -9,8 +9,8 @@ and the shared tables in it are filtered by `tenant_id` anyway.
 """
 
 from django.conf import settings
-from django.db import connection
 
+from apps.tenants.connection import current_schema, current_tenant
 from apps.tenants.models import Tenant
 
 # tenant id -> schema name, learnt from the tenant objects the connection is switched to. A tenant's schema name
@@ -34,12 +34,12 @@ def _schema_of(tenant_id: int) -> str | None:
 
 def require_schema(tenant_id: int | None) -> None:
     """Raise TenantSchemaMismatch unless the connection is in `tenant_id`'s schema (or in the public schema)."""
-    schema = connection.schema_name
-    if tenant_id is None or schema in (None, settings.PUBLIC_SCHEMA_NAME):
+    schema = current_schema()
+    if tenant_id is None or schema == settings.PUBLIC_SCHEMA_NAME:
         return
-    tenant = connection.tenant
-    pk = getattr(tenant, "pk", None)
-    if pk is not None:
+    tenant = current_tenant()
+    pk = tenant.pk if tenant is not None else None
+    if tenant is not None and pk is not None:
         _schemas.setdefault(pk, tenant.schema_name)
         if pk == tenant_id:
             return

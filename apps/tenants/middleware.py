@@ -2,13 +2,13 @@
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import JsonResponse
 
 from apps.accounts.credentials import credential_from_headers
 from apps.accounts.selectors import principal_from_credential
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.http import error_json
+from apps.tenants.connection import current_schema, use_public, use_tenant
 from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
@@ -69,8 +69,8 @@ class TenantPrincipalMiddleware:
             except DisallowedHost:
                 request.tenant = None
         if request.tenant is not None and request.tenant.schema_name != "public":
-            if connection.schema_name != request.tenant.schema_name:
-                connection.set_tenant(request.tenant)
-        elif connection.schema_name != "public":
-            connection.set_schema_to_public()
+            if current_schema() != request.tenant.schema_name:
+                use_tenant(request.tenant)
+        elif current_schema() != "public":
+            use_public()
         return self.get_response(request)

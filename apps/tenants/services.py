@@ -19,6 +19,7 @@ from apps.core.errors import Conflict, ValidationFailed
 from apps.core.principal import Principal
 from apps.events.access_notices import access_ended
 from apps.tenants import cloning
+from apps.tenants.connection import use_public
 from apps.tenants.models import Domain, Isolation, Tenant
 from apps.tenants.selectors import tenant_get
 
@@ -110,7 +111,7 @@ def _create(
         raise ValidationFailed(detail, fields=problems)
     schema_name = schema_name_for(slug)
     _check_schema_name(schema_name)
-    connection.set_schema_to_public()
+    use_public()
     if Tenant.objects.filter(slug=slug).exists():
         raise Conflict(f"tenant '{slug}' already exists", code="tenant_exists", fields={"slug": "already exists"})
     if schema_exists(schema_name):
@@ -147,7 +148,7 @@ def _create(
         # Lost a race with a concurrent creation of the same slug; the transaction left nothing behind.
         raise Conflict(f"tenant '{slug}' already exists", code="tenant_exists", fields={"slug": "already exists"}) from None
     finally:
-        connection.set_schema_to_public()
+        use_public()
     return tenant
 
 
@@ -192,7 +193,7 @@ def tenant_update(
         problems["name"] = "at most 200 characters"
     if problems:
         raise ValidationFailed("invalid tenant", fields=problems)
-    connection.set_schema_to_public()
+    use_public()
     with transaction.atomic():
         tenant = tenant_get(slug=slug, for_update=True)
         if "name" in changes:
@@ -214,7 +215,7 @@ def tenant_update(
 
 def _set_active(*, principal: Principal, slug: str, is_active: bool) -> Tenant:
     require_platform_admin(principal, "tenant.resume" if is_active else "tenant.suspend")
-    connection.set_schema_to_public()
+    use_public()
     with transaction.atomic():
         tenant = tenant_get(slug=slug, for_update=True)
         changed = tenant.is_active != is_active
@@ -247,7 +248,7 @@ def tenant_delete(*, principal: Principal, slug: str, confirm: str) -> None:
     """Drop the tenant's schema and delete its row with everything that references it (domains, memberships,
     API keys), in one transaction. `confirm` must repeat the slug: this cannot be undone except from a backup."""
     require_platform_admin(principal, "tenant.delete")
-    connection.set_schema_to_public()
+    use_public()
     tenant = tenant_get(slug=slug)
     if confirm != slug:
         raise ValidationFailed(

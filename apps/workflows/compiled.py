@@ -90,7 +90,7 @@ def compile_definition(definition) -> CompiledWorkflow:
             if item.get("node"):
                 message = f"node '{item['node']}': {message}"
             fields[key] = message if key not in fields else f"{fields[key]}; {message}"
-    if fields:
+    if fields or compiled is None:
         raise ValidationFailed("invalid workflow definition", code="invalid_definition", fields=fields)
     return compiled
 

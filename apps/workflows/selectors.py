@@ -5,8 +5,9 @@ from django.db import connection
 
 from apps.accounts.access import require
 from apps.core.cache import TTLCache
-from apps.core.errors import NotFound
+from apps.core.errors import Conflict, NotFound
 from apps.core.principal import Principal
+from apps.tenants.connection import current_schema
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
 
@@ -15,6 +16,15 @@ def _by_ref(queryset, ref: str):
     if ref.startswith("wf_"):
         return queryset.filter(id=ref)
     return queryset.filter(slug=ref)
+
+
+def workflow_latest_version(workflow: Workflow) -> WorkflowVersion:
+    """The workflow's latest version. Every workflow is created with its first one (the column is nullable only
+    because the workflow row is written before it), so a missing one is a Conflict, never an AttributeError."""
+    version = workflow.latest_version
+    if version is None:
+        raise Conflict(f"workflow '{workflow.slug}' has no version", code="workflow_without_version")
+    return version
 
 
 def workflow_get(*, principal: Principal, tenant_id: int, ref: str, action: str = "workflow.read") -> Workflow:
@@ -62,7 +72,7 @@ target_cache = TTLCache(ttl_s=settings.NEXUS_DEPLOYMENT_CACHE_S, topics=("deploy
 
 def deployment_target(*, ref: str, environment: str) -> tuple[str, str, str, int] | None:
     """(workflow id, slug, version id, version number) deployed to `environment`, or None."""
-    cache_key = (connection.schema_name, environment, ref)
+    cache_key = (current_schema(), environment, ref)
     target = target_cache.get(cache_key)
     if target is None:
         with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ from apps.events.services import publish
 from apps.quotas.services import workflow_quota_check
 from apps.workflows.compiled import compile_definition
 from apps.workflows.models import Deployment, Workflow, WorkflowVersion
-from apps.workflows.selectors import workflow_get
+from apps.workflows.selectors import workflow_get, workflow_latest_version
 from apps.workflows.templates_library import template_get
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,78}[a-z0-9]$|^[a-z0-9]$")
@@ -116,7 +116,12 @@ def workflow_update(
         workflow.save(update_fields=["name", "description", "updated_at"])
         latest = workflow.latest_version
         if definition is not None and (latest is None or latest.checksum != _checksum(definition)):
-            _add_version(workflow=workflow, definition=definition, actor=principal.actor, number=latest.number + 1)
+            _add_version(
+                workflow=workflow,
+                definition=definition,
+                actor=principal.actor,
+                number=(latest.number if latest is not None else 0) + 1,
+            )
         publish(type="workflow.updated", data=_event_data(workflow))
         audit_record(
             action="workflow.updated", tenant_id=tenant_id, principal=principal, target=workflow.id, details=_event_data(workflow)
@@ -145,12 +150,9 @@ def workflow_deploy(
     if not isinstance(environment, str) or not ENVIRONMENT_RE.match(environment):
         raise ValidationFailed("invalid environment", fields={"environment": "lower-case letters, digits and '-'"})
     workflow = workflow_get(principal=principal, tenant_id=tenant_id, ref=ref, action="workflow.deploy")
-    if version is None:
-        target = workflow.latest_version
-    else:
-        target = workflow.versions.filter(number=version).first()
-        if target is None:
-            raise ValidationFailed(f"version {version} does not exist", fields={"version": "no such version"})
+    target = workflow.versions.filter(number=version).first() if version is not None else workflow_latest_version(workflow)
+    if target is None:
+        raise ValidationFailed(f"version {version} does not exist", fields={"version": "no such version"})
     with transaction.atomic():
         deployment, _ = Deployment.objects.update_or_create(
             workflow=workflow,

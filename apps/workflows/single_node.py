@@ -68,6 +68,6 @@ def node_call(*, node_type: str, config: dict[str, Any], inputs: dict[str, Any],
         worker_scope=_worker_connection,
     )
     if result.status != "completed":
-        error = result.error or {}
-        raise NodeFailed(error.get("message") or result.status, code=error.get("code") or result.status)
+        failure = result.error or {}
+        raise NodeFailed(failure.get("message") or result.status, code=failure.get("code") or result.status)
     return result.outputs.get("result")

@@ -67,3 +67,11 @@ cat > .venv/bin/nexus <<SH
 exec "$root/.venv/bin/python" "$root/manage.py" nexus "\$@"
 SH
 chmod +x .venv/bin/nexus
+
+# And on the PATH: linked into ~/.local/bin when that directory is on the PATH and holds no other `nexus`
+# (another checkout's link is left alone); otherwise `nexus up` prints the line that puts .venv/bin on the PATH.
+local_bin="$HOME/.local/bin"
+if [[ ":$PATH:" == *":$local_bin:"* && ! -e "$local_bin/nexus" && ! -L "$local_bin/nexus" ]]; then
+  ln -s "$root/.venv/bin/nexus" "$local_bin/nexus"
+  echo "linked $local_bin/nexus -> $root/.venv/bin/nexus"
+fi

@@ -5,6 +5,13 @@ import os
 from apps.ops.installation_keys import TEST_SECRET_KEY
 
 os.environ.setdefault("NEXUS_SECRET_KEY", TEST_SECRET_KEY)
+# pytest-xdist runs the suite in worker processes gw0, gw1, ...: pytest-django gives each its own test database
+# (test_nexus_gw0, ...); each also gets its own Redis database, since presence, metrics and rate-limit keys are not
+# named after the database. Set in the environment, so that the Celery workers a test starts inherit it.
+XDIST_REDIS_DATABASES = (0, 1, 2, 3)
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    base_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    os.environ["REDIS_URL"] = f"{base_url}/{XDIST_REDIS_DATABASES[int(worker.removeprefix('gw'))]}"
 
 from nexus_site.settings.base import *  # noqa: E402,F403
 from nexus_site.settings.base import DATABASES, NEXUS_RATE_LIMIT_PLANS, env  # noqa: E402

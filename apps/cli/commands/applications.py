@@ -109,7 +109,8 @@ def register_app(ctx, options) -> None:
 
 def list_apps(ctx, options) -> None:
     apps = app_list(principal=ctx.principal, tenant_id=ctx.tenant.pk)
-    data = {"count": len(apps), "results": [application_data(app, tenant_slug=ctx.tenant.slug) for app in apps]}
+    results = [application_data(app, tenant_slug=ctx.tenant.slug) for app in apps]
+    data = {"count": len(apps), "results": results}
     rows = [
         [
             a["id"],
@@ -121,7 +122,7 @@ def list_apps(ctx, options) -> None:
             a["created_at"],
             a["revoked_at"] or "-",
         ]
-        for a in data["results"]
+        for a in results
     ]
     columns = ["id", "name", "role", "scopes", "webhook", "limit/min", "created", "revoked"]
     ctx.emit(data, lambda out, d: out.print(table(f"API applications of {ctx.tenant_slug}", columns, rows)))

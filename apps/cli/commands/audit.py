@@ -76,8 +76,8 @@ def verify_chain(ctx, options) -> None:
         ctx.emit(data)
     else:
         render(ctx.out, data)
-    if not result.valid:
-        problem = result.problem
+    problem = result.problem
+    if problem is not None:  # exactly when the chain is not valid
         sys.stderr.write(
             f"error: audit chain broken at seq {problem['seq']} ({problem['id']}, chain position {problem['chain_index']}):"
             f" {problem['reason']}\n"

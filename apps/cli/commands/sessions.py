@@ -54,12 +54,13 @@ def session_history(ctx, options) -> None:
     session, executions = session_executions(
         principal=ctx.principal, tenant_id=ctx.tenant.pk, session_id=_session_ref(ctx, options)
     )
+    runs = [execution_data(e, with_steps=False) for e in executions]
     data = {
         "session": session.id,
         "count": len(executions),
-        "executions": [execution_data(e, with_steps=False) for e in executions],
+        "executions": runs,
     }
-    rows = [[e["id"], e["workflow"], e["status"], e["channel"], e["created_at"]] for e in data["executions"]]
+    rows = [[e["id"], e["workflow"], e["status"], e["channel"], e["created_at"]] for e in runs]
     ctx.emit(
         data, lambda out, d: out.print(table(f"runs of {d['session']}", ["id", "workflow", "status", "channel", "created"], rows))
     )

@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -25,6 +27,7 @@ from apps.ops.database_roles import migration_connection
 from apps.ops.redis_client import redis_client
 
 HEALTH_WAIT_S = 120
+REPO = Path(__file__).resolve().parents[3]
 
 
 def register(verbs) -> None:
@@ -36,7 +39,7 @@ def register(verbs) -> None:
 def ensure_database() -> None:
     """Create the configured database when it does not exist yet (zero-configuration first start)."""
     db = settings.DATABASES["default"]
-    params = {
+    params: dict[str, Any] = {
         "host": db["HOST"] or "127.0.0.1",
         "port": db["PORT"] or 5432,
         "user": db["USER"] or "postgres",
@@ -80,6 +83,17 @@ def process_env(port: int) -> dict[str, str]:
     return env
 
 
+def cli_path_hint(path: str | None = None, repo: Path = REPO) -> str:
+    """The banner's CLI line: `nexus` as typed resolves to this checkout's command (deploy/scripts/setup.sh links it
+    into ~/.local/bin when that is on the PATH), or how to put it there."""
+    command = repo / ".venv" / "bin" / "nexus"
+    found = shutil.which("nexus", path=path if path is not None else os.environ.get("PATH", ""))
+    if found and Path(found).resolve() == command.resolve():
+        return f"CLI        nexus   (on your PATH: {found})"
+    other = f"; `nexus` on your PATH is another one: {found}" if found else ""
+    return f'CLI        {command}   (put it on your PATH: export PATH="{command.parent}:$PATH"{other})'
+
+
 def _announce_when_healthy(
     console: Console, base_url: str, started: float, credentials: dict | None, credentials_path: Path
 ) -> None:
@@ -103,6 +117,7 @@ def _announce_when_healthy(
         f"MCP        {base_url}/mcp   (nexus mcp config prints client settings)",
         f"Console    {base_url}/admin/",
         f"Health     {base_url}/health",
+        cli_path_hint(),
     ]
     if credentials:
         lines += [

@@ -126,10 +126,7 @@ def _run(config: _MetricsConfig, ctx: RunContext) -> dict[str, Any]:
     if len(groups) > ctx.limits.max_fanout:
         raise NodeError("fanout_exceeded", f"{len(groups)} groups; the limit is {ctx.limits.max_fanout}", retryable=False)
     return {
-        "groups": {
-            key: summarize(values, counter[0], config.metrics, has_field)
-            for key, (counter, values) in groups.items()  # type: ignore[misc]
-        }
+        "groups": {key: summarize(values, counter[0], config.metrics, has_field) for key, (counter, values) in groups.items()}
     }
 
 

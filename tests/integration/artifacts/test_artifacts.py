@@ -8,6 +8,7 @@ from django.db import connection
 
 from apps.artifacts.models import Artifact
 from apps.artifacts.ports import ArtifactsPort
+from apps.core.principal import Principal
 from apps.engine import NodeError
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +83,19 @@ def test_load_of_a_missing_artifact_is_a_node_error(acme):
     with pytest.raises(NodeError) as raised:
         ArtifactsPort().load("art_nope")
     assert raised.value.code == "artifact_not_found" and raised.value.message == "artifact 'art_nope' does not exist"
+
+
+def test_a_principals_port_names_the_tenant_it_stores_in(acme):
+    """Asked for directly, the port stores (and audits) in the caller's tenant, which it is told, not guessed."""
+    owner = Principal(kind="user", actor="user:ann", tenant_id=acme.pk, tenant_slug=acme.slug, role="owner")
+    with pytest.raises(TypeError, match="pass principal and tenant_id together"):
+        ArtifactsPort(principal=owner)
+    with pytest.raises(TypeError, match="pass principal and tenant_id together"):
+        ArtifactsPort(tenant_id=acme.pk)
+    stored = ArtifactsPort(principal=owner, tenant_id=acme.pk, source="test").store(
+        name="a.txt", content_type="text/plain", data=b"hi"
+    )
+    assert list(Artifact.objects.values_list("id", "name")) == [(stored["id"], "a.txt")]
 
 
 def test_list_show_and_download_over_the_api(api, nexus_world):

@@ -24,7 +24,7 @@ def test_an_admin_may_not_register_an_application_above_itself(acme, as_role):
     admin = as_role("admin")
     with pytest.raises(PermissionDenied, match="role 'admin' may not register an application with role 'owner'"):
         app_register(principal=admin, tenant=acme, name="too strong", role="owner")
-    assert not Application.objects.exists()
+    assert not Application.objects.filter(name="too strong").exists()
     assert AuditEvent.objects.filter(action="access.denied", actor="apikey:test-admin").exists()
     app, _ = app_register(principal=admin, tenant=acme, name="as strong", role="admin")
     assert app.role == "admin" and app.api_key.role == "admin"
@@ -61,4 +61,4 @@ def test_an_applications_scopes_gate_the_applications_service_too(acme, as_role)
     reader = as_role("owner", application_id="app_reader", scopes=frozenset({"workflows:read"}))
     with pytest.raises(PermissionDenied, match="needs scope apps:write"):
         app_register(principal=reader, tenant=acme, name="nope")
-    assert not Application.objects.exists()
+    assert not Application.objects.filter(name="nope").exists()
