@@ -7,11 +7,12 @@ from rest_framework.response import Response
 from apps.accounts.access import SCOPES
 from apps.accounts.models import Role
 from apps.api.base import ERRORS, TenantApiView
-from apps.api.serializers import ErrorSerializer
+from apps.api.serializers import ErrorSerializer, RequestSerializer, documented_string
 from apps.integrations.representation import application_data
 from apps.integrations.selectors import app_get, app_list
 from apps.integrations.services import (
     CREDENTIALS,
+    EVENT_PATTERN,
     MAX_EVENTS,
     MAX_NAME,
     MAX_RATE_LIMIT,
@@ -27,10 +28,17 @@ SCOPES_HELP = "scopes narrowing the role (empty: none, the role alone limits); o
 EVENTS_HELP = 'event types to receive: `*`, `<entity>.*` or `<entity>.<verb>`; default `["*"]` when a webhook_url is set'
 
 
-class ApplicationCreateSerializer(serializers.Serializer):
+EventTypeField = documented_string("EventTypeField", pattern=EVENT_PATTERN.pattern, maxLength=100)
+# The shape of a webhook URL (empty: none); that its host resolves to a public address is checked when it is given.
+WebhookUrlField = documented_string(
+    "WebhookUrlField", pattern=r"^(https?://[^\s#@/?]+([/?][^\s#]*)?)?$", maxLength=MAX_URL_LENGTH
+)
+
+
+class ApplicationCreateSerializer(RequestSerializer):
     # The shape is checked here, the meaning by the service, which names every bad field at once.
-    name = serializers.CharField(max_length=MAX_NAME, allow_blank=True)
-    webhook_url = serializers.CharField(
+    name = serializers.CharField(max_length=MAX_NAME)
+    webhook_url = WebhookUrlField(
         max_length=MAX_URL_LENGTH,
         required=False,
         allow_blank=True,
@@ -38,7 +46,7 @@ class ApplicationCreateSerializer(serializers.Serializer):
         help_text="http(s) URL receiving signed webhooks (Standard Webhooks); public addresses only unless allowed",
     )
     webhook_events = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=MAX_EVENTS, required=False, allow_null=True, help_text=EVENTS_HELP
+        child=EventTypeField(max_length=100), max_length=MAX_EVENTS, required=False, allow_null=True, help_text=EVENTS_HELP
     )
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_CHOICES), required=False, help_text=SCOPES_HELP)
     role = serializers.ChoiceField(
@@ -49,13 +57,14 @@ class ApplicationCreateSerializer(serializers.Serializer):
     )
 
 
-class ApplicationUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=MAX_NAME, required=False, allow_blank=True)
-    webhook_url = serializers.CharField(
+class ApplicationUpdateSerializer(RequestSerializer):
+    schema_min_properties = 1
+    name = serializers.CharField(max_length=MAX_NAME, required=False)
+    webhook_url = WebhookUrlField(
         max_length=MAX_URL_LENGTH, required=False, allow_blank=True, help_text="empty: stop sending webhooks"
     )
     webhook_events = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=MAX_EVENTS, required=False, help_text=EVENTS_HELP
+        child=EventTypeField(max_length=100), max_length=MAX_EVENTS, required=False, help_text=EVENTS_HELP
     )
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_CHOICES), required=False, help_text=SCOPES_HELP)
     rate_limit_per_minute = serializers.IntegerField(
@@ -63,7 +72,7 @@ class ApplicationUpdateSerializer(serializers.Serializer):
     )
 
 
-class ApplicationRotateSerializer(serializers.Serializer):
+class ApplicationRotateSerializer(RequestSerializer):
     credentials = serializers.ListField(
         child=serializers.ChoiceField(choices=list(CREDENTIALS)),
         required=False,

@@ -8,13 +8,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.api.base import ERRORS, TenantApiView
-from apps.api.serializers import MAX_OFFSET, ArtifactListSerializer, ArtifactSerializer
+from apps.api.serializers import MAX_OFFSET, ArtifactListSerializer, ArtifactSerializer, RequestSerializer
 from apps.artifacts.representation import artifact_data
 from apps.artifacts.selectors import artifact_get, artifact_list
 from apps.artifacts.services import CONTENT_TYPES
 
 
-class ArtifactListQuerySerializer(serializers.Serializer):
+class ArtifactListQuerySerializer(RequestSerializer):
     execution = serializers.CharField(required=False, help_text="only the artifacts of this run (run_…)")
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=500)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)

@@ -1,17 +1,29 @@
 """GET /api/v1/audit/: the audit log, for tenant admins (their tenant) and platform admins (every tenant)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.api.base import ERRORS, TenantApiView
+from apps.api.serializers import RequestSerializer
 from apps.audit.models import ActorType, Outcome
 from apps.audit.representation import audit_event_data
 from apps.audit.selectors import MAX_LIMIT, audit_list, tenant_slugs
 
+# An aud_… id, or an ISO 8601 (RFC 3339) date or date-time: apps/audit/selectors.py `_since_bound`.
+SinceField = extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": r"^aud_[0-9a-z]{26}$"},
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "format": "date"},
+        ]
+    }
+)(type("SinceField", (serializers.CharField,), {}))
 
-class AuditQuerySerializer(serializers.Serializer):
-    since = serializers.CharField(
+
+class AuditQuerySerializer(RequestSerializer):
+    since = SinceField(
         required=False, max_length=64, help_text="an aud_… id (rows after it, oldest first) or an ISO 8601 date or time"
     )
     action = serializers.CharField(required=False, max_length=60, help_text="e.g. workflow.deleted, or workflow.* for all")

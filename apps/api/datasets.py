@@ -16,18 +16,31 @@ from apps.api.serializers import (
     DatasetSerializer,
     ErrorSerializer,
     QueryResultSerializer,
+    RequestSerializer,
     RowsSerializer,
     StrictSerializer,
     documented_json,
     documented_string,
 )
 from apps.core.errors import ValidationFailed
+from apps.datasets.query import FUNCTIONS, OPS
+from apps.datasets.query import MAX_LIMIT as MAX_QUERY_LIMIT
 from apps.datasets.representation import dataset_data
 from apps.datasets.selectors import dataset_list, dataset_query, dataset_rows
 from apps.datasets.services import NAME_RE, dataset_delete, dataset_upload, max_bytes
 
 DatasetNameField = documented_string("DatasetNameField", pattern=NAME_RE.pattern, maxLength=63)
-RowsField = documented_json("RowsField", type="array", items={"type": "object"})
+# A row is a flat object: each value a string, a number, a boolean or null.
+RowsField = documented_json(
+    "RowsField",
+    type="array",
+    minItems=1,
+    items={
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {"nullable": True, "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+    },
+)
 PREVIEW_ROWS = 20
 # A JSON body spells rows with quotes, commas and spaces the stored form drops: allow it that much more.
 JSON_BODY_FACTOR = 2
@@ -73,14 +86,54 @@ class DatasetUploadSerializer(StrictSerializer):
     mode = serializers.ChoiceField(choices=["replace", "append"], required=False, default="replace")
 
 
-class RowsQuerySerializer(serializers.Serializer):
+class RowsQuerySerializer(RequestSerializer):
     limit = serializers.IntegerField(required=False, default=100, min_value=0, max_value=1000)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
 
 
-class UploadQuerySerializer(serializers.Serializer):
+class UploadQuerySerializer(RequestSerializer):
     mode = serializers.ChoiceField(choices=["replace", "append"], required=False, default="replace")
     description = serializers.CharField(required=False, allow_blank=True)
+
+
+_COLUMN = {"type": "string", "minLength": 1}
+FiltersField = documented_json(
+    "FiltersField",
+    type="array",
+    items={
+        "type": "object",
+        "properties": {"field": _COLUMN, "op": {"type": "string", "enum": list(OPS)}, "value": {}},
+        "required": ["field", "op"],
+        "additionalProperties": False,
+    },
+)
+GroupByField = documented_json("GroupByField", type="array", items=_COLUMN)
+AggregatesField = documented_json(
+    "AggregatesField",
+    type="array",
+    items={
+        "type": "object",
+        "properties": {"fn": {"type": "string", "enum": list(FUNCTIONS)}, "field": _COLUMN, "as": _COLUMN},
+        "required": ["fn"],
+        "additionalProperties": False,
+    },
+)
+OrderByField = documented_json(
+    "OrderByField",
+    type="array",
+    items={
+        "oneOf": [
+            _COLUMN,
+            {
+                "type": "object",
+                "properties": {"field": _COLUMN, "desc": {"type": "boolean"}},
+                "required": ["field"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+)
+LimitField = documented_json("LimitField", type="integer", minimum=1, maximum=MAX_QUERY_LIMIT)
 
 
 class DatasetQuerySerializer(StrictSerializer):
@@ -88,15 +141,11 @@ class DatasetQuerySerializer(StrictSerializer):
 
     # The ignores: djangorestframework-stubs type a JSONField's default as a mapping, but a JSON field holds any JSON
     # value (a list, a number), and DRF takes any default.
-    filters = serializers.JSONField(
-        required=False,
-        default=list,  # type: ignore[arg-type]
-        help_text='[{"field", "op": eq|ne|lt|lte|gt|gte|in|contains, "value"}]',
-    )
-    group_by = serializers.JSONField(required=False, default=list, help_text="field names")  # type: ignore[arg-type]
-    aggregates = serializers.JSONField(required=False, default=list, help_text='[{"fn": count|sum|avg|min|max, "field", "as"}]')  # type: ignore[arg-type]
-    order_by = serializers.JSONField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')  # type: ignore[arg-type]
-    limit = serializers.JSONField(required=False, default=1000, help_text="1 to 10000")  # type: ignore[arg-type]
+    filters = FiltersField(required=False, default=list, help_text="rows kept: every filter holds")  # type: ignore[arg-type]
+    group_by = GroupByField(required=False, default=list, help_text="field names")  # type: ignore[arg-type]
+    aggregates = AggregatesField(required=False, default=list, help_text="computed per group")  # type: ignore[arg-type]
+    order_by = OrderByField(required=False, default=list, help_text='[{"field", "desc": false}] or field names')  # type: ignore[arg-type]
+    limit = LimitField(required=False, default=1000, help_text=f"1 to {MAX_QUERY_LIMIT}")  # type: ignore[arg-type]
 
 
 QUERY_EXAMPLE = OpenApiExample(

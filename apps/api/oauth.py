@@ -22,6 +22,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from apps.accounts.access import SCOPES
+from apps.api.serializers import RequestSerializer
 from apps.integrations.services import oauth_token_issued, oauth_token_refused, oauth_token_revoked
 
 SCOPES_HELP = "space-separated scopes, each among the application's; default: all of them. Known: " + " ".join(SCOPES)
@@ -50,7 +51,7 @@ class ClientCredentialsScheme(OpenApiAuthenticationExtension):
         }
 
 
-class ClientFields(serializers.Serializer):
+class ClientFields(RequestSerializer):
     client_id = serializers.CharField(required=False, help_text="when not given by HTTP Basic")
     client_secret = serializers.CharField(required=False, help_text="when not given by HTTP Basic")
 

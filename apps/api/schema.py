@@ -32,7 +32,7 @@ LIMITED_HEADERS = {"Retry-After": RETRY_AFTER, **RATE_LIMIT_HEADERS}
 # A Nexus credential (apps/api/authentication.py); the OAuth2 endpoints take an application's client secret instead.
 NEXUS_SCHEMES = frozenset({"BearerAuth", "ApiKeyAuth"})
 # Endpoints that take a password or a client secret: failed attempts are throttled (apps/ratelimit/middleware.py).
-THROTTLED_PATHS = frozenset({"/api/v1/auth/token/", "/oauth/token/"})
+THROTTLED_PATHS = frozenset({"/api/v1/auth/token/", "/oauth/token/", "/oauth/introspect/", "/oauth/revoke_token/"})
 EXECUTION_RESULT = {
     "type": "object",
     "description": "A run of a deployed workflow: its outputs in `result` once it finished.",
@@ -69,7 +69,7 @@ def _body_schema(serializer: serializers.Serializer) -> dict:
         if isinstance(field, serializers.BooleanField):
             prop: dict[str, Any] = {"type": "boolean"}
         elif isinstance(field, serializers.CharField):
-            prop = {"type": "string"}
+            prop = {"type": "string"} if field.allow_blank else {"type": "string", "minLength": 1}
         else:
             prop = dict(get_override(field, "field"))
         if field.allow_null:

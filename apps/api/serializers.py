@@ -1,5 +1,7 @@
 """Request validation (shapes only; every rule lives in the services) and response shapes for the REST API."""
 
+from django.http import QueryDict
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -9,9 +11,72 @@ from apps.workflows.services import SLUG_RE as WORKFLOW_SLUG_RE
 from apps.workflows.templates_library import templates
 
 
-class StrictSerializer(serializers.Serializer):
-    # Reject fields the endpoint does not know, naming them, instead of silently ignoring a typo. (A comment, not a
-    # docstring: drf-spectacular would print a docstring as the description of every request body.)
+class RequestSerializer(serializers.Serializer):
+    # A request body or query string, taken exactly as the OpenAPI schema states it (generated clients and API
+    # consumers trust it): a JSON value of the documented type only (DRF would turn 0 into "0", "1" into 1 and
+    # "yes" into True), and in a query string an empty value is a value, refused unless the field allows blanks
+    # (DRF would take `?workflow=` as no filter at all). Each refusal names the field.
+
+    # Rules of the whole body that the service checks, stated in the schema too: the fewest fields it takes (a
+    # PATCH with nothing to change is refused), and fields that may not come together.
+    schema_min_properties: int = 0
+    schema_exclusive: tuple[str, ...] = ()
+    # Fields whose surrounding spaces are dropped before the value is checked (their schema says so in a pattern).
+    trimmed_fields: tuple[str, ...] = ()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, field in fields.items():  # a value is kept as sent: " " is not blank, and " x" is not "x"
+            if name in self.trimmed_fields:
+                continue
+            for one in (field, getattr(field, "child", None)):
+                if isinstance(one, serializers.CharField):
+                    one.trim_whitespace = False
+        return fields
+
+    def to_internal_value(self, data):
+        errors = {}
+        if isinstance(data, QueryDict):
+            for name, field in self.fields.items():
+                if data.get(name) == "" and not getattr(field, "allow_blank", False):
+                    errors[name] = "must not be empty"
+        elif isinstance(data, dict):
+            for name, field in self.fields.items():
+                if name in data and (reason := json_type_error(field, data[name])):
+                    errors[name] = reason
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def json_type_error(field: serializers.Field, value) -> str | None:
+    """Why `value` (parsed JSON) is not of the type `field` documents, or None. Null is the field's own business."""
+    if value is None or isinstance(field, StrictBooleanField | StrictCharField):  # these check it themselves
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if isinstance(field, serializers.FloatField):
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "must be a number"
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        return None if isinstance(value, str) else "must be a string"
+    if isinstance(field, serializers.ListField):
+        if not isinstance(value, list):
+            return "must be an array"
+        for index, item in enumerate(value):
+            if reason := json_type_error(field.child, item):
+                return f"item {index} {reason}"
+        return None
+    if isinstance(field, serializers.DictField):
+        return None if isinstance(value, dict) else "must be an object"
+    return None
+
+
+class StrictSerializer(RequestSerializer):
+    # Reject fields the endpoint does not know, naming them, instead of silently ignoring a typo (the schema says
+    # `additionalProperties: false`). (A comment, not a docstring: drf-spectacular would print a docstring as the
+    # description of every request body.)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -19,6 +84,38 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError(dict.fromkeys(unknown, "unknown field"))
         return super().to_internal_value(data)
+
+
+class RequestSerializerSchema(OpenApiSerializerExtension):
+    """What DRF's fields leave out of a request body's schema: a string field that refuses blanks has
+    `minLength: 1` (drf-spectacular writes it only with COMPONENT_SPLIT_REQUEST, which renames every component),
+    and a StrictSerializer's body has `additionalProperties: false`."""
+
+    target_class = "apps.api.serializers.RequestSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        for name, prop in schema.get("properties", {}).items():
+            field = self.target.fields[name]
+            non_blank_string(field, prop)
+            if isinstance(field, serializers.ListField):
+                if isinstance(prop.get("items"), dict):
+                    non_blank_string(field.child, prop["items"])
+                if not field.allow_empty:
+                    prop.setdefault("minItems", 1)
+        if isinstance(self.target, StrictSerializer):
+            schema["additionalProperties"] = False
+        if self.target.schema_min_properties:
+            schema["minProperties"] = self.target.schema_min_properties
+        if self.target.schema_exclusive:
+            schema["not"] = {"required": list(self.target.schema_exclusive)}
+        return schema
+
+
+def non_blank_string(field: serializers.Field, prop: dict) -> None:
+    if isinstance(field, serializers.CharField) and not field.allow_blank and prop.get("type") == "string":
+        prop.setdefault("minLength", 1)
 
 
 def documented_string(name: str, **openapi) -> type[serializers.CharField]:
@@ -41,6 +138,7 @@ StatusFilterField = documented_string("StatusFilterField", enum=Status.values)
 
 
 class WorkflowCreateSerializer(StrictSerializer):
+    schema_exclusive = ("definition", "template")
     slug = WorkflowSlugField(max_length=80, help_text="lower-case letters, digits and '-'; unique in the tenant")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
@@ -98,6 +196,7 @@ class ValidateSerializer(StrictSerializer):
 
 
 class TestSerializer(StrictSerializer):
+    schema_exclusive = ("inputs", "suite")
     inputs = serializers.DictField(required=False)
     suite = serializers.CharField(required=False, help_text="a suite name, or 'all'")
 
@@ -111,7 +210,7 @@ class TestSerializer(StrictSerializer):
 MAX_OFFSET = 2**31 - 1
 
 
-class ExecutionListQuerySerializer(serializers.Serializer):
+class ExecutionListQuerySerializer(RequestSerializer):
     workflow = serializers.CharField(required=False, help_text="a workflow id (wf_…) or slug")
     session = serializers.CharField(required=False, help_text="ses_…")
     channel = ChannelFilterField(required=False)

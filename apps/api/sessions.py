@@ -12,12 +12,12 @@ from apps.nexus_sessions.services import session_create, session_update
 from apps.runs.representation import execution_data
 
 
-class SessionCreateSerializer(serializers.Serializer):
+class SessionCreateSerializer(s.RequestSerializer):
     user = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     metadata = serializers.DictField(required=False, default=dict)
 
 
-class SessionUpdateSerializer(serializers.Serializer):
+class SessionUpdateSerializer(s.RequestSerializer):
     metadata = serializers.DictField()
 
 

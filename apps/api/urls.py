@@ -1,11 +1,11 @@
 """REST API routes under /api/: v1 resources, the OpenAPI schema and its docs."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.api import applications, artifacts, datasets, executions, mail, sessions, webhooks, workflows
 from apps.api.audit import AuditListView
 from apps.api.auth import LoginView, RefreshView
+from apps.api.docs import DocsView, SchemaView
 from apps.api.execute import workflow_execute
 from apps.api.tenants import TenantDetailView, TenantListView, TenantResumeView, TenantSuspendView
 
@@ -45,6 +45,6 @@ urlpatterns = [
     path("v1/apps/<str:app_id>/deliveries/", webhooks.DeliveryListView.as_view()),
     path("v1/apps/<str:app_id>/deliveries/<str:delivery_id>/", webhooks.DeliveryDetailView.as_view()),
     path("v1/apps/<str:app_id>/deliveries/<str:delivery_id>/redeliver/", webhooks.DeliveryRedeliverView.as_view()),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(), name="docs"),
 ]

@@ -5,16 +5,18 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.api.base import ERRORS, TenantApiView
-from apps.api.serializers import ErrorSerializer
+from apps.api.serializers import ErrorSerializer, RequestSerializer, documented_string
 from apps.integrations.models import DeliveryStatus
 from apps.integrations.representation import delivery_data
-from apps.integrations.selectors import DEFAULT_LIMIT, MAX_LIMIT, delivery_get, delivery_list
+from apps.integrations.selectors import DEFAULT_LIMIT, EVENT_FILTER_RE, MAX_LIMIT, delivery_get, delivery_list
 from apps.integrations.services import delivery_redeliver
 
+EventTypeFilterField = documented_string("EventTypeFilterField", pattern=EVENT_FILTER_RE.pattern, maxLength=100)
 
-class DeliveryQuerySerializer(serializers.Serializer):
+
+class DeliveryQuerySerializer(RequestSerializer):
     status = serializers.ChoiceField(choices=DeliveryStatus.values, required=False)
-    event_type = serializers.CharField(
+    event_type = EventTypeFilterField(
         required=False, max_length=100, help_text="an event type (execution.completed) or <entity>.* (execution.*)"
     )
     limit = serializers.IntegerField(required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT)

@@ -20,12 +20,15 @@ def _since_bound(since: str, scope) -> dict:
     if has_prefix(since, "aud"):
         seq = scope.filter(id=since).values_list("seq", flat=True).first()
         if seq is None:  # another tenant's row is no cursor for this caller either
-            raise ValidationFailed("unknown audit event", fields={"since": f"no audit event '{since}'"})
+            raise NotFound("unknown audit event", fields={"since": f"no audit event '{since}'"})
         return {"seq__gt": seq}
-    moment = parse_datetime(since)
-    if moment is None:
-        day = parse_date(since)
-        moment = datetime.combine(day, time.min) if day is not None else None
+    try:  # a well-formed but impossible date (2026-02-30) raises
+        moment = parse_datetime(since)
+        if moment is None:
+            day = parse_date(since)
+            moment = datetime.combine(day, time.min) if day is not None else None
+    except ValueError:
+        moment = None
     if moment is None:
         raise ValidationFailed("invalid since", fields={"since": "an ISO 8601 date or time, or an aud_… id"})
     if moment.tzinfo is None:

@@ -28,9 +28,13 @@ def app_access(*, principal: Principal, tenant_id: int, app_id: str, action: str
     is_self = own and principal.application_id is not None and principal.application_id == app_id
     if not is_self or principal.tenant_id != tenant_id:
         require(principal, action, tenant_id=tenant_id)
-    apps = _applications().select_for_update(of=("self",)) if for_update else _applications()
     well_formed = isinstance(app_id, str) and APP_ID_RE.match(app_id)
-    app = apps.filter(id=app_id, tenant_id=tenant_id).first() if well_formed else None
+    if well_formed and for_update:
+        # Lock the row first, then read it with its key and client: a SELECT … FOR UPDATE that waited for another
+        # writer (a rotation) re-reads the locked row but not the joined ones, and would pair the new api_key_id
+        # with no key at all.
+        Application.objects.select_for_update().filter(id=app_id, tenant_id=tenant_id).values_list("id").first()
+    app = _applications().filter(id=app_id, tenant_id=tenant_id).first() if well_formed else None
     if app is None:
         raise NotFound(f"application '{app_id}' does not exist", code="application_not_found")
     return app
@@ -84,7 +88,7 @@ def oauth_token_introspect(*, client, token: str) -> dict[str, Any] | None:
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_EVENT_FILTER_RE = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
+EVENT_FILTER_RE = re.compile(r"^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$")
 # The shape of ids (apps/core/ids.py): anything else cannot exist, and is not sent to PostgreSQL (a NUL would fail).
 DELIVERY_ID_RE = re.compile(r"^whd_[0-9a-z]{26}$")
 
@@ -110,7 +114,7 @@ def delivery_list(
     fields: dict[str, str] = {}
     if status is not None and status not in DeliveryStatus.values:
         fields["status"] = f"one of {', '.join(DeliveryStatus.values)}"
-    if event_type is not None and not _EVENT_FILTER_RE.match(event_type):
+    if event_type is not None and not EVENT_FILTER_RE.match(event_type):
         fields["event_type"] = "an event type (execution.completed) or <entity>.*"
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         fields["limit"] = f"an integer from 1 to {MAX_LIMIT}"

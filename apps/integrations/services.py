@@ -42,7 +42,7 @@ MAX_NAME = 200
 MAX_EVENTS = 100
 MAX_RATE_LIMIT = 1_000_000
 CREDENTIALS = ("api_key", "client_secret", "webhook_secret")
-_EVENT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
+EVENT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z][a-z0-9_]*))$")
 _UNSET: Any = object()
 
 
@@ -75,7 +75,7 @@ def _webhook_events(value, *, webhook_url: str) -> list[str]:
         raise ValidationFailed("invalid application", fields={"webhook_events": "a list of event types"})
     if len(value) > MAX_EVENTS:
         raise ValidationFailed("invalid application", fields={"webhook_events": f"at most {MAX_EVENTS} event types"})
-    bad = [item for item in value if not _EVENT_PATTERN.match(item)]
+    bad = [item for item in value if not EVENT_PATTERN.match(item)]
     if bad:
         shown = ", ".join(repr(b) for b in bad[:5])
         raise ValidationFailed(

@@ -1,5 +1,6 @@
 """Per request: authenticate the credential, choose the tenant (DESIGN §3) and switch to its schema."""
 
+from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
 
@@ -12,6 +13,8 @@ from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
 PUBLIC_PREFIXES = ("/health", "/admin/", "/static/", "/.well-known/")
+# The OpenAPI schema and its docs page, exactly: public while NEXUS_API_DOCS_PUBLIC is true (read per request).
+DOCS_PATHS = frozenset({"/api/schema/", "/api/docs/"})
 # The login endpoints, exactly: they take a password, a refresh token or OAuth2 client credentials instead, and
 # ignore any credential.
 LOGIN_PATHS = frozenset(
@@ -56,7 +59,9 @@ class TenantPrincipalMiddleware:
                 request.principal, request.tenant = principal_from_credential(raw)
             except ApplicationError as error:
                 return error_json(error, status=401)
-        elif not request.path_info.startswith(PUBLIC_PREFIXES):
+        elif not request.path_info.startswith(PUBLIC_PREFIXES) and not (
+            request.path_info in DOCS_PATHS and settings.NEXUS_API_DOCS_PUBLIC
+        ):
             return error_json(NotAuthenticated("authentication credentials were not provided"))
         else:
             try:

@@ -1,5 +1,6 @@
 """All Nexus settings, read from the environment through one django-environ Env."""
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -109,6 +110,7 @@ SHARED_APPS = [
     "apps.ops.admin_apps.NexusAdminConfig",  # django.contrib.admin with the audited, throttled site
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from /static/, not a CDN: the docs work without internet access
     "apps.core",
     "oauth2_provider",
     "rest_framework_simplejwt.token_blacklist",  # refresh tokens: each used once, revoked on password change
@@ -137,6 +139,8 @@ TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_NAME = "public"
 
 MIDDLEWARE = [
+    # /static/ first: public files, the same for every caller, need no tenant, credential or audit context.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.audit.middleware.AuditContextMiddleware",
     "apps.tenants.middleware.TenantPrincipalMiddleware",
     "apps.ratelimit.middleware.RateLimitMiddleware",
@@ -349,6 +353,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-tenant workflow platform: one workflow, every channel.",
     "VERSION": NEXUS_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # A PATCH body is documented as its serializer declares it (SessionUpdate requires `metadata`), not as a
+    # "Patched…" copy with every field made optional.
+    "COMPONENT_SPLIT_PATCH": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",  # tags and default operation ids from the resource: workflows, sessions, …
     # Several response fields are called `status`: each choice set gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
@@ -357,13 +364,23 @@ SPECTACULAR_SETTINGS = {
         "SuiteCaseStatusEnum": ["passed", "failed"],
         "DeployStatusEnum": ["deployed"],
     },
+    # Who may read the schema and the docs: apps/api/docs.py (NEXUS_API_DOCS_PUBLIC), read at each request.
     "SERVE_PERMISSIONS": ["apps.api.permissions.IsAuthenticatedPrincipal"],
     "SERVE_AUTHENTICATION": ["apps.api.authentication.PrincipalAuthentication"],
+    # Swagger UI from drf-spectacular-sidecar under /static/ (the default loads it from a CDN: a blank page offline,
+    # and refused by the production Content-Security-Policy). No validator badge: it would call validator.swagger.io.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.api.schema.postprocess_schema",
     ],
 }
+# The OpenAPI schema (/api/schema/) and its docs (/api/docs/) hold no secret: readable without a credential unless
+# this is false (then they answer 401 without one, as every other API path).
+NEXUS_API_DOCS_PUBLIC = env.bool("NEXUS_API_DOCS_PUBLIC", default=True)
 
 # Tenant data: datasets that workflows query read-only, artifacts that runs produce.
 NEXUS_DATASET_MAX_ROWS = env.int("NEXUS_DATASET_MAX_ROWS", default=100_000)
@@ -422,6 +439,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = NEXUS_DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves /static/ from the apps' and STATICFILES_DIRS' own folders, as the finders see them at start, so
+# `nexus up` needs no collectstatic step (files from `manage.py collectstatic` into STATIC_ROOT are served too).
+WHITENOISE_USE_FINDERS = True
+# ... and STATIC_ROOT need not exist: without a collectstatic run there is nothing to warn about.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 LOGGING = {
     "version": 1,

@@ -27,8 +27,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-# The admin and every JSON answer need nothing from another origin. (/api/docs/ loads Swagger UI from a CDN with
-# an inline script, which this refuses: read /api/schema/ instead, or widen the policy with this variable.)
+# The admin, the API docs and every JSON answer need nothing from another origin: Swagger UI at /api/docs/ loads
+# its files from /static/ (drf-spectacular-sidecar) and its start script from /api/docs/?script, no inline script;
+# its inline <style> and data: icons are what style-src and img-src allow here.
 NEXUS_CONTENT_SECURITY_POLICY = env(
     "NEXUS_CONTENT_SECURITY_POLICY",
     default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

@@ -23,7 +23,7 @@ def test_the_documented_body_is_the_validated_one():
         "additionalProperties": False,
         "properties": {
             "inputs": {"type": "object", "description": "Validated against the workflow's input JSON Schema"},
-            "session": {"type": "string", "nullable": True, "description": "ses_…: bind the run to it"},
+            "session": {"type": "string", "minLength": 1, "nullable": True, "description": "ses_…: bind the run to it"},
             "wait": {"type": "boolean", "default": True},
             "environment": {"type": "string", "default": "production"},
         },
