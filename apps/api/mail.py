@@ -5,13 +5,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.api.base import ERRORS, TenantApiView
-from apps.api.serializers import MAX_OFFSET
+from apps.api.serializers import MAX_OFFSET, RequestSerializer
 from apps.mail.models import MailStatus
 from apps.mail.representation import mail_data
 from apps.mail.selectors import MAX_LIMIT, mail_get, mail_list
 
 
-class MailListQuerySerializer(serializers.Serializer):
+class MailListQuerySerializer(RequestSerializer):
     execution = serializers.CharField(required=False, min_length=1, max_length=40, help_text="only the mail of this run (run_…)")
     workflow = serializers.CharField(
         required=False, min_length=1, max_length=80, help_text="only the mail of this workflow (wf_… or its slug)"
@@ -19,13 +19,6 @@ class MailListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(required=False, choices=MailStatus.choices)
     limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=MAX_LIMIT)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_OFFSET)
-
-    def to_internal_value(self, data):
-        # DRF reads `?execution=` as no filter at all; the schema says minLength 1, so an empty filter is a 400.
-        blank = {name: "may not be blank" for name in ("execution", "workflow", "status") if data.get(name, None) == ""}
-        if blank:
-            raise serializers.ValidationError(blank)
-        return super().to_internal_value(data)
 
 
 class MailAttachmentSerializer(serializers.Serializer):
