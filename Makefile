@@ -21,12 +21,13 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Two pytest-xdist workers: one runs the e2e tests (one group, in order: they mostly wait on the processes they
-# start) while the other runs the unit and integration tests; each worker has its own test database and Redis
-# database (tests/conftest.py, nexus_site/settings/test.py). `.venv/bin/pytest` alone still runs in one process.
+# Two pytest-xdist workers, each taking whole test files in the suite's order (unit, integration, e2e: fast
+# failures first), so the e2e files, which mostly wait on the processes they start, run two at a time. Each worker
+# has its own test database, Redis database and shared e2e installation (nexus_site/settings/test.py,
+# tests/e2e/conftest.py). `.venv/bin/pytest` alone still runs in one process.
 test: lint
 	DJANGO_SETTINGS_MODULE=nexus_site.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	bench/hello.sh

@@ -20,14 +20,6 @@ def module_marks(module) -> set[str]:
     return {mark.name for mark in (marks if isinstance(marks, list) else [marks])}
 
 
-def pytest_itemcollected(item):
-    """`make test` runs pytest-xdist with `--dist loadgroup`: the e2e tests form one group, which (being the largest
-    scope) one worker starts at once and runs in order, while the other workers take the unit and integration
-    tests one by one: the processes the e2e tests wait on overlap with the in-process tiers."""
-    if tier(item.path) == 2:
-        item.add_marker(pytest.mark.xdist_group("e2e"))
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Run unit, then integration, then e2e tests (a stable sort keeps each tier's own order), and refuse an e2e

@@ -283,7 +283,7 @@ def nexus(tmp_path_factory, mailbox):
     """A running installation shared by the e2e tests of one session, sending mail to `mailbox` and
     allowed to call HTTP servers and webhook receivers on loopback (the tests run their own)."""
     # Under pytest-xdist every worker has its own shared installation; the modules' own installations use Redis
-    # databases 6, 7, 10, 11 and 12, and the unit/integration tiers 0 to 3 (nexus_site/settings/test.py).
+    # databases 6 to 12, and the unit/integration tiers 0 to 3 (nexus_site/settings/test.py).
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     installation = Installation(tmp_path_factory.mktemp("nexus"), redis_db=(5, 13, 14, 15)[worker])
     installation.env.update(

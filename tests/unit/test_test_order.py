@@ -53,18 +53,3 @@ def test_every_e2e_module_of_the_suite_is_marked():
         module = importlib.import_module(f"tests.e2e.{path.stem}")
         marks = module.pytestmark if isinstance(module.pytestmark, list) else [module.pytestmark]
         assert "e2e" in {mark.name for mark in marks}, path.name
-
-
-def test_under_xdist_the_e2e_tests_are_one_group_and_the_other_tiers_are_not_grouped():
-    from tests.conftest import pytest_itemcollected
-
-    class Item(SimpleNamespace):
-        def add_marker(self, mark) -> None:
-            self.marks.append(mark)
-
-    e2e, unit = Item(path=TESTS / "e2e/test_a.py", marks=[]), Item(path=TESTS / "unit/core/test_y.py", marks=[])
-    pytest_itemcollected(e2e)
-    pytest_itemcollected(unit)
-
-    assert [(mark.name, mark.args) for mark in e2e.marks] == [("xdist_group", ("e2e",))]
-    assert unit.marks == []
