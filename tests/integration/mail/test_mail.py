@@ -225,7 +225,8 @@ def test_a_refused_rest_execute_of_a_chart_and_mail_workflow_stores_and_sends_no
     assert redis_client().get(fresh_quota) == b"0"
 
     # while an operator's same call charts and mails: the refusal, not the workflow, is why nothing happened
-    allowed = api(role="operator").post("/api/v1/workflows/chart-mailer/execute/", {"inputs": inputs})
+    # (not waiting: no Celery worker runs here, so a waiting call would answer 202 only after the wait's 30 s)
+    allowed = api(role="operator").post("/api/v1/workflows/chart-mailer/execute/", {"inputs": inputs, "wait": False})
     assert allowed.status_code == 202, allowed.json()  # queued for a worker (it does I/O): this test is the worker
     connection.set_tenant(acme)
     run_execute(run_id=allowed.json()["execution_id"])
