@@ -59,3 +59,23 @@ def test_the_setting_closes_the_schema_and_the_docs(api, settings):
         assert response.json()["code"] == "not_authenticated"
     assert api().get("/api/schema/", format="json").status_code == 200
     assert api().get("/api/docs/").status_code == 200
+
+
+def test_the_schema_is_built_once_per_process_not_per_anonymous_request(api, monkeypatch):
+    from apps.api.docs import SchemaView
+
+    builds = []
+    generator = SchemaView.generator_class
+
+    class Counting(generator):
+        def get_schema(self, *args, **kwargs):
+            builds.append(1)
+            return super().get_schema(*args, **kwargs)
+
+    monkeypatch.setattr(SchemaView, "generator_class", Counting)
+    monkeypatch.setattr(SchemaView, "built", {})
+    anonymous = api(key=None)
+    first, second = (anonymous.get("/api/schema/", format="json") for _ in range(2))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json() == second.json() and first.json()["paths"]
+    assert builds == [1]
