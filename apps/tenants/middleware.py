@@ -8,7 +8,7 @@ from apps.accounts.credentials import credential_from_headers
 from apps.accounts.selectors import principal_from_credential
 from apps.core.errors import ApplicationError, NotAuthenticated
 from apps.core.http import error_json
-from apps.tenants.connection import current_schema, use_public, use_tenant
+from apps.tenants.connection import current_schema, current_tenant, use_public, use_tenant
 from apps.tenants.selectors import tenant_for_host
 
 # Paths that answer without a credential: health for load balancers, the admin with its own login.
@@ -69,7 +69,10 @@ class TenantPrincipalMiddleware:
             except DisallowedHost:
                 request.tenant = None
         if request.tenant is not None and request.tenant.schema_name != "public":
-            if current_schema() != request.tenant.schema_name:
+            # The same schema name is not the same tenant: a tenant deleted and created again under its slug has
+            # the old schema's name and a new id, and the services check the connection's tenant by id.
+            on = current_tenant()
+            if current_schema() != request.tenant.schema_name or on is None or on.pk != request.tenant.pk:
                 use_tenant(request.tenant)
         elif current_schema() != "public":
             use_public()

@@ -32,3 +32,18 @@ def test_a_schema_switched_by_name_alone_is_checked_too(nexus_world):
     require_schema(globex.pk)
     connection.set_schema_to_public()  # the shared tables are filtered by tenant id; tenant tables do not exist
     require_schema(acme.pk)
+
+
+def test_a_request_switches_away_from_another_tenant_under_the_same_schema_name(api, acme):
+    """A tenant deleted and created again under its slug keeps the schema's name with a new id. A web process
+    whose connection still holds the old tenant must switch to the new one, not skip the switch because the
+    schema name matches (the services' tenant guard would then refuse the request: a 500)."""
+    from apps.tenants.models import Tenant
+
+    gone = Tenant(pk=acme.pk + 10_000, slug=acme.slug, schema_name=acme.schema_name)  # the deleted tenant
+    connection.set_tenant(gone)
+
+    response = api(role="owner").get("/api/v1/workflows/")
+
+    assert response.status_code == 200, response.content[:300]
+    assert connection.tenant.pk == acme.pk
