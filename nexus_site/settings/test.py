@@ -10,8 +10,11 @@ os.environ.setdefault("NEXUS_SECRET_KEY", TEST_SECRET_KEY)
 # named after the database. Set in the environment, so that the Celery workers a test starts inherit it.
 XDIST_REDIS_DATABASES = (0, 1, 2, 3)
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    index = int(worker.removeprefix("gw"))
+    if index >= len(XDIST_REDIS_DATABASES):
+        raise RuntimeError(f"pytest -n: at most {len(XDIST_REDIS_DATABASES)} workers (Redis databases for each are fixed)")
     base_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    os.environ["REDIS_URL"] = f"{base_url}/{XDIST_REDIS_DATABASES[int(worker.removeprefix('gw'))]}"
+    os.environ["REDIS_URL"] = f"{base_url}/{XDIST_REDIS_DATABASES[index]}"
 
 from nexus_site.settings.base import *  # noqa: E402,F403
 from nexus_site.settings.base import DATABASES, NEXUS_RATE_LIMIT_PLANS, env  # noqa: E402
