@@ -171,7 +171,7 @@ def _send(
         message.attach_alternative(html, "text/html")
     for name, content_type, data in attachments:
         message.attach(name, data, content_type)
-    transport = mail_transport()
+    transport, delivers = mail_transport(), mail_delivers()
     entry = {
         "message_id": message_id,
         "to": list(to),
@@ -196,7 +196,7 @@ def _send(
         "transport": transport,
     }
     try:
-        if mail_delivers():
+        if delivers:
             message.send(fail_silently=False)
         else:
             message.message()  # built as a server would get it: a header it refuses is refused here too
@@ -205,7 +205,7 @@ def _send(
         reason = f"could not send email: {error}"
         _outbox_keep(entry, status=MailStatus.FAILED, error=reason)
         raise MailFailed(reason) from None
-    stored = _outbox_keep(entry, status=MailStatus.SENT if mail_delivers() else MailStatus.CAPTURED)
+    stored = _outbox_keep(entry, status=MailStatus.SENT if delivers else MailStatus.CAPTURED)
     audit_record(
         action=MAIL_SENT_ACTION,
         tenant_id=tenant_id,
